@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -34,11 +35,19 @@ class Settings(BaseSettings):
     )
 
     # Encoder / HLS
-    segment_frames: int = Field(default=12, ge=1, description="Frames per HLS segment (12 at 25 fps = 0.48 s).")
-    playlist_type: Literal["event", "sliding"] = Field(
-        default="event", description="`event` keeps every segment; `sliding` keeps a window of `hls_list_size`."
+    segment_seconds: float = Field(
+        default=0.5,
+        ge=0.5,
+        le=10,
+        description="Target segment length; rounded UP to whole frames (0.52 s = 13 frames at 25 fps). At least "
+        "0.5 s, because ffmpeg writes EXT-X-TARGETDURATION as the ROUNDED longest segment (0 for 0.48 s).",
     )
-    hls_list_size: int = Field(default=20, ge=3, description="Segments kept in a sliding-window playlist.")
+    playlist_type: Literal["event", "sliding"] = Field(
+        default="sliding",
+        description="Live sessions: `sliding` keeps a window of `hls_list_size` segments (older files are deleted); "
+        "`event` keeps every segment. Event-mode sessions always keep every segment.",
+    )
+    hls_list_size: int = Field(default=30, ge=3, description="Segments kept in a sliding-window playlist.")
     audio_sample_rate_out: int = Field(default=48000, description="Sample rate of the output audio track.")
     audio_bitrate: str = "96k"
     x264_preset: str = "ultrafast"
@@ -56,3 +65,7 @@ class Settings(BaseSettings):
     api_key: str | None = Field(default=None, description="When set, control endpoints need `Bearer <key>`.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
     torch_threads: int | None = Field(default=None, description="torch CPU threads; default: available cores.")
+
+    def segment_frames(self, fps: int) -> int:
+        """Whole frames per HLS segment at ``fps`` (every segment starts with a keyframe)."""
+        return max(1, math.ceil(self.segment_seconds * fps - 1e-9))

@@ -134,3 +134,35 @@ def playlist_segments(text: str) -> tuple[int, list[str], list[float]]:
     durations = [float(x) for x in re.findall(r"#EXTINF:([\d.]+),", text)]
     names = [line for line in text.splitlines() if line and not line.startswith("#")]
     return seq, names, durations
+
+
+API = "/api/audio-driven/chunked"
+
+
+def open_session(client: "httpx.Client", face: str | None = "obama.jpg", **form: object) -> dict[str, object]:
+    """POST /init (multipart) and return the JSON; fails the test on a non-201 answer."""
+    files = {"image": (face, (FACES / face).read_bytes(), "image/jpeg")} if face else None
+    r = client.post(f"{API}/init", data={k: str(v) for k, v in form.items()}, files=files)
+    assert r.status_code == 201, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+def feed_wav(client: "httpx.Client", session_id: str, audio: npt.NDArray[np.float32], sr: int,
+             final: bool = False) -> "httpx.Response":
+    """POST /feed with a WAV chunk."""
+    return client.post(
+        f"{API}/feed",
+        data={"session_id": session_id, "is_final_chunk": "true" if final else "false"},
+        files={"audio_chunk": ("chunk.wav", wav_bytes(audio, sr), "audio/wav")},
+    )
+
+
+def status(client: "httpx.Client", session_id: str) -> dict[str, object]:
+    r = client.get(f"{API}/status/{session_id}")
+    assert r.status_code == 200, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+import httpx  # noqa: E402  (only for the annotations above)

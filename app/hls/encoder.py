@@ -214,7 +214,8 @@ class Encoder:
 
     def _read_stderr(self) -> None:
         assert self._proc.stderr is not None
-        for line in self._proc.stderr:
-            text = line.decode(errors="replace").strip()
-            if text:
-                self._stderr.append(text)
+        with self._proc.stderr:
+            for line in self._proc.stderr:
+                text = line.decode(errors="replace").strip()
+                if text:
+                    self._stderr.append(text)

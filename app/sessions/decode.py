@@ -46,8 +46,6 @@ def _check_rate_channels(sample_rate: int, channels: int) -> None:
 
 
 def _finish(interleaved: npt.NDArray[np.float32], channels: int, sample_rate: int) -> DecodedAudio:
-    if interleaved.size == 0:
-        raise AudioError("the audio chunk holds no samples")
     if not np.isfinite(interleaved).all():
         raise AudioError("the audio holds NaN or infinite samples")
     mono = interleaved.reshape(-1, channels).mean(axis=1) if channels > 1 else interleaved

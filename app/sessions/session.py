@@ -199,6 +199,10 @@ class Session:
 
     def _apply(self, audio: AudioInput, final: bool, arrived: float) -> FeedResult:
         decoded = audio.decode() if audio.data or not final else None
+        if decoded is not None and decoded.samples.size == 0:
+            if not final:
+                raise AudioError("the audio chunk holds no samples")
+            decoded = None  # an empty final chunk only ends the stream
         if decoded is not None and decoded.seconds > self._max_chunk:
             raise AudioError(f"the chunk is {decoded.seconds:.1f} s long; the limit is {self._max_chunk:.1f} s")
         self.last_activity = time.monotonic()
