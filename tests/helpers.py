@@ -30,7 +30,7 @@ def speech_like(seconds: float, sr: int = 24_000, seed: int = 0, pauses: bool = 
     phase = 2 * np.pi * np.cumsum(f0) / sr
     voiced = sum((0.6 / k) * np.sin(k * phase) for k in range(1, 12))
     syllable = 0.5 - 0.5 * np.cos(2 * np.pi * 4.0 * t)  # ~4 syllables per second
-    envelope = syllable ** 1.5
+    envelope = syllable**1.5
     if pauses:
         gate = np.ones(n)
         pos = 0
@@ -139,7 +139,7 @@ def playlist_segments(text: str) -> tuple[int, list[str], list[float]]:
 API = "/api/audio-driven/chunked"
 
 
-def open_session(client: "httpx.Client", face: str | None = "obama.jpg", **form: object) -> dict[str, object]:
+def open_session(client: httpx.Client, face: str | None = "obama.jpg", **form: object) -> dict[str, object]:
     """POST /init (multipart) and return the JSON; fails the test on a non-201 answer."""
     files = {"image": (face, (FACES / face).read_bytes(), "image/jpeg")} if face else None
     r = client.post(f"{API}/init", data={k: str(v) for k, v in form.items()}, files=files)
@@ -148,8 +148,9 @@ def open_session(client: "httpx.Client", face: str | None = "obama.jpg", **form:
     return body
 
 
-def feed_wav(client: "httpx.Client", session_id: str, audio: npt.NDArray[np.float32], sr: int,
-             final: bool = False) -> "httpx.Response":
+def feed_wav(
+    client: httpx.Client, session_id: str, audio: npt.NDArray[np.float32], sr: int, final: bool = False
+) -> httpx.Response:
     """POST /feed with a WAV chunk."""
     return client.post(
         f"{API}/feed",
@@ -158,7 +159,7 @@ def feed_wav(client: "httpx.Client", session_id: str, audio: npt.NDArray[np.floa
     )
 
 
-def status(client: "httpx.Client", session_id: str) -> dict[str, object]:
+def status(client: httpx.Client, session_id: str) -> dict[str, object]:
     r = client.get(f"{API}/status/{session_id}")
     assert r.status_code == 200, r.text
     body: dict[str, object] = r.json()

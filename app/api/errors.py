@@ -53,7 +53,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 def _status_of(exc: SessionError) -> int:
     for cls in type(exc).__mro__:
         if cls in _STATUS:
-            return _STATUS[cls]  # type: ignore[index]
+            return _STATUS[cls]
     return 400
 
 

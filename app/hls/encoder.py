@@ -7,6 +7,7 @@ followed by its audio slice, so a slow or dead encoder only ever blocks its own 
 from __future__ import annotations
 
 import collections
+import contextlib
 import fcntl
 import logging
 import os
@@ -53,7 +54,8 @@ class EncoderConfig:
 
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary shipped by imageio-ffmpeg."""
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+    return exe
 
 
 def _command(cfg: EncoderConfig, out_dir: Path, audio_fd: int) -> list[str]:
@@ -126,10 +128,8 @@ class Encoder:
         assert self._proc.stdin is not None
         self._video = self._proc.stdin
         for f in (self._video, self._audio):
-            try:
+            with contextlib.suppress(OSError):  # the default size still works, just with more blocking
                 fcntl.fcntl(f.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
-            except OSError:  # pragma: no cover - the default size still works, just with more blocking
-                pass
         self._stderr_thread = threading.Thread(target=self._read_stderr, name=f"ffmpeg-err-{name}", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name=f"encoder-{name}", daemon=True)
         self._stderr_thread.start()
@@ -171,10 +171,8 @@ class Encoder:
         self._finished = self._killed = True
         if self._proc.poll() is None:
             self._proc.kill()
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         self._writer.join(timeout=5)
         self._proc.wait(timeout=5)
         self._stderr_thread.join(timeout=5)
@@ -197,10 +195,8 @@ class Encoder:
             error = f"encoder pipe closed: {exc}"
         finally:
             for f in (self._video, self._audio):
-                try:
+                with contextlib.suppress(OSError):
                     f.close()
-                except OSError:
-                    pass
         code = self._proc.wait()
         self._stderr_thread.join(timeout=5)
         if self._killed:

@@ -26,7 +26,7 @@ def load_model(name: str = _BUILTIN, device: str | None = None) -> TalkingHeadMo
         return BuiltinModel(device=device)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
-            model = ep.load()(device=device)
+            model: object = ep.load()(device=device)
             if not isinstance(model, TalkingHeadModel):
                 raise TypeError(f"entry point {name!r} did not produce a TalkingHeadModel")
             return model

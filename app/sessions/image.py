@@ -32,13 +32,13 @@ def load_image(data: bytes, max_pixels: int) -> Frame:
             if width * height > max_pixels:
                 raise TooLargeError(f"the image is {width}x{height} pixels; the limit is {max_pixels} pixels")
             img.load()
-            img = ImageOps.exif_transpose(img)
+            oriented = ImageOps.exif_transpose(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLargeError(f"the image is too large to decode safely: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("the upload is not an image Pillow can read (PNG, JPEG, WebP, ...)") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageDecodeError(f"the image could not be decoded: {exc}") from exc
-    if min(img.size) < 32:
-        raise ImageDecodeError(f"the image is {img.size[0]}x{img.size[1]} pixels; at least 32x32 is needed")
-    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    if min(oriented.size) < 32:
+        raise ImageDecodeError(f"the image is {width}x{height} pixels; at least 32x32 is needed")
+    return np.asarray(oriented.convert("RGB"), dtype=np.uint8).copy()

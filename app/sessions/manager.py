@@ -91,7 +91,9 @@ class SessionManager:
                 else self._default_face
             )
             try:
-                face = await asyncio.to_thread(self.agent.prepare_face, face_image, params.crop, self.settings.output_size)
+                face = await asyncio.to_thread(
+                    self.agent.prepare_face, face_image, params.crop, self.settings.output_size
+                )
             except FaceNotFoundError as exc:
                 raise NoFaceError(str(exc)) from exc
             except ImageError as exc:

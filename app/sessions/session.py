@@ -8,11 +8,11 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt

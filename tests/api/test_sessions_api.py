@@ -77,7 +77,9 @@ def test_bad_images(server: RunningServer, tmp_path: Path) -> None:
         from PIL import Image
 
         Image.new("RGB", (256, 256), (120, 160, 200)).save(blank)
-        err = _error(c.post(f"{API}/init", files={"image": ("b.png", blank.read_bytes(), "image/png")}), 422, "no_face")
+        err = _error(
+            c.post(f"{API}/init", files={"image": ("b.png", blank.read_bytes(), "image/png")}), 422, "no_face"
+        )
         assert "face" in err["message"]
     assert len(list(server.hls_root.iterdir())) == len(list(server.hls_root.iterdir()))  # nothing half-created
 
@@ -87,7 +89,9 @@ def test_feed_errors(server: RunningServer) -> None:
     with server.client() as c:
         _error(feed_wav(c, "unknown-session-id", speech_like(0.2, sr), sr), 404, "session_not_found")
         sid = str(open_session(c, face=None, mode="event")["session_id"])
-        r = c.post(f"{API}/feed", data={"session_id": sid}, files={"audio_chunk": ("x.wav", b"garbage!", "audio/wav")})
+        r = c.post(
+            f"{API}/feed", data={"session_id": sid}, files={"audio_chunk": ("x.wav", b"garbage!", "audio/wav")}
+        )
         _error(r, 400, "invalid_audio")
         _error(c.post(f"{API}/feed", data={"session_id": sid}), 422, "invalid_parameter")  # no audio, not final
         nan = np.full(1000, np.nan, np.float32).tobytes()
@@ -138,7 +142,17 @@ def test_container_formats_decode(server: RunningServer, tmp_path: Path) -> None
         sid = str(open_session(c, face=None, mode="event")["session_id"])
         for ext, codec in (("flac", "flac"), ("ogg", "libopus"), ("mp3", "libmp3lame"), ("webm", "libopus")):
             out = tmp_path / f"s.{ext}"
-            cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-c:a", codec, str(out)]
+            cmd = [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-i",
+                str(src),
+                "-c:a",
+                codec,
+                str(out),
+            ]
             if subprocess.run(cmd, capture_output=True).returncode != 0:
                 continue  # this ffmpeg build lacks the encoder; decoding is what is tested
             r = c.post(f"{API}/feed", data={"session_id": sid},

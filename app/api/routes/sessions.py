@@ -72,7 +72,9 @@ async def _read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
 async def init_session(
     manager: ManagerDep,
     settings: SettingsDep,
-    image: Annotated[UploadFile | None, File(description="Face image (PNG, JPEG, WebP...); default face if absent")] = None,
+    image: Annotated[
+        UploadFile | None, File(description="Face image (PNG, JPEG, WebP...); default face if absent")
+    ] = None,
     session_id: Annotated[str | None, Form(description="Client-chosen id: 8-64 of [A-Za-z0-9_-]")] = None,
     crop: Annotated[bool, Form(description="Crop a square around the face (else the whole image)")] = True,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1, description="Seed of head motion, blinks and gaze")] = 42,
@@ -82,12 +84,16 @@ async def init_session(
     audio_sample_rate: Annotated[
         int | None, Form(ge=MIN_RATE, le=MAX_RATE, description="Rate of raw PCM feeds (Hz)")
     ] = None,
-    sample_rate: Annotated[int | None, Form(ge=MIN_RATE, le=MAX_RATE, description="Alias of audio_sample_rate")] = None,
+    sample_rate: Annotated[
+        int | None, Form(ge=MIN_RATE, le=MAX_RATE, description="Alias of audio_sample_rate")
+    ] = None,
     pose_style: Annotated[str | None, Form(description="JSON [pitch, yaw, roll] head-pose offset, degrees")] = None,
     gaze_style: Annotated[str | None, Form(description="JSON [x, y] gaze offset, -1..1")] = None,
     mode: Annotated[Literal["live", "event"], Form(description="live: paced with idle fill; event: fast")] = "live",
     fps: Annotated[int, Form(ge=1, le=60, description="Frames per second; must divide 48000")] = 25,
-    liveliness: Annotated[float, Form(ge=0, le=2, description="Head/gaze motion: 0 still, 1 natural, 2 lively")] = 1.0,
+    liveliness: Annotated[
+        float, Form(ge=0, le=2, description="Head/gaze motion: 0 still, 1 natural, 2 lively")
+    ] = 1.0,
 ) -> InitResponse:
     """Analyse the face once, start the session's encoder and clock. Live sessions start streaming idle frames."""
     if settings.audio_sample_rate_out % fps:
@@ -163,15 +169,20 @@ def _looks_raw(content_type: str | None, data: bytes) -> bool:
     signatures = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\x1aE\xdf\xa3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
     if data[:4].startswith(signatures) or data[4:8] == b"ftyp":
         return False
-    return (content_type or "").split(";")[0].strip().lower() in ("application/octet-stream", "audio/l16", "audio/pcm")
+    return (content_type or "").split(";")[0].strip().lower() in (
+        "application/octet-stream",
+        "audio/l16",
+        "audio/pcm",
+    )
 
 
 @router.post(
     "/feed/{session_id}",
     response_model=FeedResponse,
     summary="Feed raw PCM (request body)",
-    openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                                        "format": "binary"}}}}},
+    openapi_extra={
+        "requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    },
 )
 async def feed_raw(
     request: Request,
