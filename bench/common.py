@@ -1,0 +1,143 @@
+"""Shared benchmark plumbing: a real server in a subprocess, its CPU time (with its ffmpeg children), test speech."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parents[1]
+FACES = ROOT.parent / "shared" / "faces"
+API = "/api/audio-driven/chunked"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+sys.path.insert(0, str(ROOT))
+from tests.helpers import speech_like  # noqa: E402  (one generator for tests and benchmarks)
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen[bytes]
+    hls_root: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and every live child (ffmpeg encoders, decoders)."""
+        return sum(_proc_cpu(pid) for pid in [self.proc.pid, *_children(self.proc.pid)])
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and its children, MB."""
+        return sum(_proc_rss(pid) for pid in [self.proc.pid, *_children(self.proc.pid)]) / 1e6
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _proc_rss(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024.0
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(**env: str) -> Iterator[Server]:
+    """Start ``python -m app`` on a free port with a temporary HLS root; stop it afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="talkstream-bench-"))
+    port = _free_port()
+    environ = {**os.environ, "TALKSTREAM_HLS_ROOT": str(root), "TALKSTREAM_PORT": str(port), **env}
+    proc = subprocess.Popen([sys.executable, "-m", "app", "--log-level", "warning"], cwd=ROOT, env=environ)
+    server = Server(f"http://127.0.0.1:{port}", proc, root)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def speech(seconds: float, sr: int = 24_000, seed: int = 0) -> npt.NDArray[np.float32]:
+    """Speech for benchmarks: espeak-ng sentences when installed (real phonetics), else syllable-like audio."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        return speech_like(seconds, sr, seed=seed)
+    text = (
+        "The quick brown fox jumps over the lazy dog. Bob bought a map of the big palm beach. "
+        "We will meet Pete at the sweet peach tree. Move the blue boots into the room, Ruth. "
+    )
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run([exe, "-w", f.name, text * 10], check=True, capture_output=True)
+        import wave
+
+        with wave.open(f.name) as w:
+            rate = w.getframerate()
+            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    import soxr
+
+    audio = soxr.resample(pcm, rate, sr).astype(np.float32)
+    return np.resize(audio, round(seconds * sr))
+
+
+def feed_raw(client: httpx.Client, sid: str, audio: npt.NDArray[np.float32], sr: int, final: bool = False) -> None:
+    r = client.post(
+        f"{API}/feed/{sid}",
+        params={"sample_rate": sr, "format": "f32le", "is_final": str(final).lower()},
+        content=audio.astype("<f4").tobytes(),
+    )
+    r.raise_for_status()
+
+
+def table(title: str, rows: Sequence[tuple[str, str, str]]) -> str:
+    """A Markdown table of (measure, value, target) rows."""
+    lines = [f"### {title}", "", "| measure | value | target |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
