@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.errors import install_error_handlers
 from app.api.limits import BodyLimitMiddleware
@@ -94,6 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz(request: Request) -> HealthResponse:
         manager: SessionManager = request.app.state.manager
         return HealthResponse(sessions=len(manager), model=manager.agent.model.name)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False, response_model=None)
     async def index() -> FileResponse | JSONResponse:

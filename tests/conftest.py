@@ -26,6 +26,13 @@ class RunningServer:
     hls_root: Path
     app: Any
     settings: Settings
+    uvicorn_server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        """Shut the server down (runs the lifespan's cleanup) and wait for it."""
+        self.uvicorn_server.should_exit = True
+        self.thread.join(timeout=60)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)
@@ -51,7 +58,7 @@ def server_factory() -> Iterator[Callable[..., RunningServer]]:
         thread.start()
         running.append((server, thread))
         wait_for(lambda: server.started, timeout=60, what="uvicorn to start")
-        return RunningServer(f"http://127.0.0.1:{port}", hls_root, app, settings)
+        return RunningServer(f"http://127.0.0.1:{port}", hls_root, app, settings, server, thread)
 
     yield start
     for server, thread in running:

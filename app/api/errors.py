@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import metrics
 from app.sessions.errors import (
     AudioError,
     BadParameterError,
@@ -46,6 +47,7 @@ _HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The JSON error every failure answers with."""
+    metrics.ERRORS.labels(code).inc()
     body = {"status": "error", "error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
 

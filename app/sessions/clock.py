@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from app import metrics
 from app.inference.agent import InferenceAgent
 from app.sessions.session import FrameBatch, Session
 
@@ -128,8 +129,10 @@ class FrameClock:
         self.batch_sizes.append(len(faces))
         if len(self.batch_sizes) > 1000:
             del self.batch_sizes[:500]
+        metrics.RENDER_BATCH.observe(len(faces))
         try:
-            frames = self._agent.render(faces, tokens)
+            with metrics.RENDER_SECONDS.time():
+                frames = self._agent.render(faces, tokens)
         except Exception as exc:
             log.exception("render failed")
             for b in batches:

@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+from app import metrics
 from app.config import Settings
 from app.hls.encoder import Encoder, EncoderConfig
 from app.inference.agent import InferenceAgent
@@ -199,6 +200,8 @@ class SessionManager:
         while True:
             await asyncio.sleep(_WATCH_INTERVAL)
             sessions = [s for s in self.sessions() if s.state is not State.CLOSED]
+            for state in State:
+                metrics.SESSIONS.labels(state.value).set(sum(s.state is state for s in sessions))
             if sessions:
                 try:
                     await asyncio.to_thread(_refresh_all, sessions)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from app import metrics
 from app.hls.encoder import PLAYLIST_NAME, Encoder
 from app.hls.playlist import read_playlist
 from app.inference.model import Frame, MotionModel, PreparedFace
@@ -273,6 +274,8 @@ class Session:
             self._pending_arrivals.append((self._frames_out + offset, arrived))
         self._stats.speech_frames += n_speech
         self._stats.idle_frames += n - n_speech
+        metrics.FRAMES.labels("speech").inc(n_speech)
+        metrics.FRAMES.labels("idle").inc(n - n_speech)
         self._frames_out += n
         return FrameBatch(self, self._motion.animate(rows, speaking), audio, speaking)
 
@@ -301,6 +304,7 @@ class Session:
             if self.state is State.CLOSED:
                 return
             if error:
+                metrics.ENCODER_FAILURES.inc()
                 self.last_error = error
                 self._set_state(State.ERROR)
             elif self.final_received:
@@ -334,6 +338,7 @@ class Session:
         while self._pending_arrivals and self._pending_arrivals[0][0] < frames_listed:
             _, arrived = self._pending_arrivals.popleft()
             self._stats.latencies.append(now - arrived)
+            metrics.LATENCY.observe(now - arrived)
 
     # -- status ----------------------------------------------------------------------------------------------------
     def close(self) -> None:
