@@ -13,11 +13,18 @@ from tests.conftest import RunningServer
 from tests.helpers import API, feed_wav, open_session, speech_like, status, wait_for
 
 
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_bytes().decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):  # the thread or process just ended
+        return ""
+
+
 def _ffmpeg_children() -> list[int]:
     pids = []
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        pids += [int(p) for p in (task / "children").read_text().split()]
-    return [p for p in pids if "ffmpeg" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+        pids += [int(p) for p in _read(f"{task}/children").split()]
+    return [p for p in pids if "ffmpeg" in _read(f"/proc/{p}/cmdline")]
 
 
 def test_shutdown_removes_every_process_thread_and_file(
