@@ -20,7 +20,9 @@ EXAMPLES_PER_OPERATION = 25
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(server_factory: Callable[..., RunningServer], tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
+def fuzz_server(
+    server_factory: Callable[..., RunningServer], tmp_path_factory: pytest.TempPathFactory
+) -> RunningServer:
     return server_factory(tmp_path_factory.mktemp("fuzz"), max_sessions=4, finished_linger=0.0, sweep_interval=0.5)
 
 
