@@ -107,7 +107,13 @@ def test_metrics_expose_sessions_frames_and_errors(server: RunningServer) -> Non
         wait_for(lambda: status(c, sid)["status"] == "complete", 60, what="complete")
         c.get(f"{API}/status/not-a-session-id")
         text = httpx.get(f"{server.url}/metrics").text
-        for name in ("talkstream_sessions", "talkstream_frames_total", "talkstream_render_batch_frames_bucket",
-                     "talkstream_feed_to_playlist_seconds_bucket", 'talkstream_errors_total{code="session_not_found"}'):  # fmt: skip
+        expected = (
+            "talkstream_sessions",
+            "talkstream_frames_total",
+            "talkstream_render_batch_frames_bucket",
+            "talkstream_feed_to_playlist_seconds_bucket",
+            'talkstream_errors_total{code="session_not_found"}',
+        )
+        for name in expected:
             assert name in text, name
         c.delete(f"{API}/session/{sid}")
