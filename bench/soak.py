@@ -137,7 +137,7 @@ def main() -> None:
                 f"{sid[:8]}: contiguous, |listed - frames|",
                 f"{contiguous}, {abs(listed - frames / FPS):.3f} s",
                 "True, ≤ 0.04 s",
-            ),  # fmt: skip
+            ),
             (f"{sid[:8]}: speech frames vs fed", f"{st['speech_frames']} vs {round(r['fed'] * FPS)}", "equal"),
             (f"{sid[:8]}: A/V offset (audio - video)", f"{r['av'] * 1000:.1f} ms", "≈ 21 ms AAC priming, < 40"),
             (f"{sid[:8]}: latency p50 / p95", f"{st['latency']['p50']} / {st['latency']['p95']} s", ""),
