@@ -16,7 +16,7 @@ import imageio_ffmpeg
 import numpy as np
 import numpy.typing as npt
 
-FACES = Path(__file__).resolve().parents[2] / "shared" / "faces"
+FACES = Path(__file__).resolve().parent / "data" / "faces"
 
 T = TypeVar("T")
 

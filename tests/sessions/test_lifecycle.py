@@ -20,11 +20,12 @@ def _read(path: str) -> str:
         return ""
 
 
-def _ffmpeg_children() -> list[int]:
+def _ffmpeg_children(root: Path) -> list[int]:
+    """ffmpeg processes started by this test process that write under ``root`` (other servers' are ignored)."""
     pids = []
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         pids += [int(p) for p in _read(f"{task}/children").split()]
-    return [p for p in pids if "ffmpeg" in _read(f"/proc/{p}/cmdline")]
+    return [p for p in pids if "ffmpeg" in (cmd := _read(f"/proc/{p}/cmdline")) and str(root) in cmd]
 
 
 def test_shutdown_removes_every_process_thread_and_file(
@@ -36,9 +37,9 @@ def test_shutdown_removes_every_process_thread_and_file(
         ids = [str(open_session(c, face=None, mode=m)["session_id"]) for m in ("live", "live", "event")]
         assert feed_wav(c, ids[2], speech_like(0.5, 16_000), 16_000).status_code == 200
         wait_for(lambda: all((tmp_path / i / "index.m3u8").exists() for i in ids[:2]), 30, what="live playlists")
-    assert len(_ffmpeg_children()) >= 3
+    assert len(_ffmpeg_children(tmp_path)) == 3
     srv.stop()
-    assert _ffmpeg_children() == []
+    assert _ffmpeg_children(tmp_path) == []
     assert [p.name for p in tmp_path.iterdir()] == []
     leftover = {t.name for t in threading.enumerate()} - threads_before
     assert not {n for n in leftover if n.startswith(("encoder-", "ffmpeg-err-", "frame-clock", "inference-agent"))}

@@ -1,0 +1,249 @@
+"""The built-in motion model: speech audio → mouth tokens; a seeded process → head pose, blinks and gaze.
+
+Audio analysis (per video frame, a 25 ms window centred on the frame, 16 kHz):
+
+* loudness: RMS level against an adaptive speech range (noise floor and peak trackers carried across chunks);
+* vowel openness: the first formant F1 (LPC, order 12): open vowels have a high F1;
+* lip rounding vs spreading: the second formant F2 relative to the speaker's running average: rounded vowels
+  (u, o, w) lower F2, spread vowels (i, e) raise it;
+* lip closure: a nasal murmur or voice bar (m, b) puts almost all energy below ~400 Hz; stop closures (p, b) and
+  pauses are quiet. Either presses the lips together.
+
+Coarticulation is an asymmetric smoother whose state carries across chunks; it is causal (no look-ahead, so no added
+latency) and mouth closures act within one frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from app.inference.model import ANALYSIS_SAMPLE_RATE, MotionModel, MotionOptions, PreparedFace
+from app.inference.tokens import N_TOKENS, Token, TokenArray
+
+__all__ = ["AudioFeatures", "BuiltinMotion", "audio_features"]
+
+_WIN = 400  # 25 ms analysis window at 16 kHz
+_NFFT = 512
+_LPC_ORDER = 12
+_FREQS = np.fft.rfftfreq(_NFFT, 1 / ANALYSIS_SAMPLE_RATE)
+_LOW = (_FREQS >= 70) & (_FREQS < 400)
+_MID = (_FREQS >= 400) & (_FREQS < 2500)
+_HIGH = (_FREQS >= 4000) & (_FREQS < 8000)
+_HANN = np.hanning(_WIN).astype(np.float32)
+_HAMMING = np.hamming(_WIN)
+_SILENCE_DB = -55.0  # below this a frame is silence whatever the trackers say
+
+
+class AudioFeatures:
+    """Per-frame acoustic features of a block of frames (arrays of equal length)."""
+
+    def __init__(self, frames: npt.NDArray[np.float32]) -> None:
+        power = np.mean(frames.astype(np.float64) ** 2, axis=1)
+        self.db = 10 * np.log10(power + 1e-10)
+        spec = np.abs(np.fft.rfft(frames * _HANN, _NFFT, axis=1)) ** 2 + 1e-12
+        low, mid, high = spec[:, _LOW].sum(1), spec[:, _MID].sum(1), spec[:, _HIGH].sum(1)
+        self.nasal_db = 10 * np.log10(low / mid)  # m/n/b murmur: large; open vowels: small or negative
+        self.fricative = high / (low + mid + high)  # s, f, sh: most energy above 4 kHz
+        self.f1, self.f2 = _formants(frames)
+
+
+def audio_features(frames: npt.NDArray[np.float32]) -> AudioFeatures:
+    """Features of ``(n, 400)`` analysis windows."""
+    return AudioFeatures(frames)
+
+
+def _formants(frames: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """F1 and F2 estimates (Hz) by LPC root finding; NaN where no plausible resonance was found."""
+    n = len(frames)
+    x = frames.astype(np.float64)
+    x = np.concatenate([x[:, :1], x[:, 1:] - 0.97 * x[:, :-1]], axis=1) * _HAMMING
+    r = np.stack([np.sum(x[:, : _WIN - k] * x[:, k:], axis=1) for k in range(_LPC_ORDER + 1)], axis=1)
+    r[:, 0] = r[:, 0] * 1.0001 + 1e-9  # white-noise correction keeps the recursion stable
+    a = np.zeros((n, _LPC_ORDER + 1))
+    a[:, 0] = 1.0
+    err = r[:, 0].copy()
+    for i in range(1, _LPC_ORDER + 1):  # Levinson-Durbin, vectorised over frames
+        k = -np.sum(a[:, :i] * r[:, i:0:-1], axis=1) / err
+        a[:, 1 : i + 1] = a[:, 1 : i + 1] + k[:, None] * a[:, i - 1 :: -1][:, :i]
+        err = err * (1 - k * k)
+    companion = np.zeros((n, _LPC_ORDER, _LPC_ORDER))
+    companion[:, 0, :] = -a[:, 1:]
+    companion[:, np.arange(1, _LPC_ORDER), np.arange(_LPC_ORDER - 1)] = 1.0
+    roots = np.linalg.eigvals(companion)
+    freq = np.angle(roots) * ANALYSIS_SAMPLE_RATE / (2 * np.pi)
+    bw = -np.log(np.abs(roots) + 1e-12) * ANALYSIS_SAMPLE_RATE / np.pi
+    ok = (freq > 180) & (freq < 3800) & (bw < 600)
+    freq = np.where(ok, freq, np.inf)
+    freq.sort(axis=1)
+    f1 = np.where(np.isfinite(freq[:, 0]), freq[:, 0], np.nan)
+    f2 = np.where(np.isfinite(freq[:, 1]), freq[:, 1], np.nan)
+    return f1, f2
+
+
+def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = 1 / (1 + np.exp(-x))
+    return out
+
+
+class _Smoother:
+    """Asymmetric one-pole smoothing per channel (fast attack, slower release); state survives chunk seams."""
+
+    def __init__(self, attack: npt.NDArray[np.float64], release: npt.NDArray[np.float64]) -> None:
+        self.attack, self.release = attack, release
+        self.state = np.zeros(len(attack))
+
+    def run(self, targets: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        out = np.empty_like(targets)
+        s = self.state
+        for i, t in enumerate(targets):
+            rate = np.where(t > s, self.attack, self.release)
+            s = s + rate * (t - s)
+            out[i] = s
+        self.state = s
+        return out
+
+
+class BuiltinMotion(MotionModel):
+    """Per-session motion: :meth:`analyse` (feed order) and :meth:`animate` (playout order) keep separate state."""
+
+    lookahead_frames = 0
+
+    def __init__(self, face: PreparedFace | None, options: MotionOptions) -> None:
+        self.options = options
+        self.fps = options.fps
+        self._hop = ANALYSIS_SAMPLE_RATE / options.fps
+        self._reset_audio_state()
+        self._peak_db = -22.0  # loudness trackers persist across utterances (same speaker, same microphone)
+        self._floor_db = -60.0
+        self._f2_log_mean = math.log(1500.0)
+        # playout state
+        self._rng = np.random.default_rng(options.seed)
+        self._t = 0  # frames played
+        self._ou = np.zeros(6)  # yaw, pitch, roll, x, y, brow (unit-variance Ornstein-Uhlenbeck processes)
+        self._nod = np.zeros(2)  # nod position and velocity (degrees)
+        self._energy_slow = 0.0
+        self._mouth = np.zeros(5)  # last played mouth channels (for speech → idle blending)
+        self._next_blink = self._blink_interval() * 0.5
+        self._blink_start = -1e9
+        self._gaze = np.zeros(2)
+        self._gaze_target = np.zeros(2)
+        self._next_saccade = self._rng.uniform(0.5, 2.0)
+
+    # -- audio → mouth (feed order) --------------------------------------------------------------------------------
+    def _reset_audio_state(self) -> None:
+        self._pos = 0  # 16 kHz samples before the current window's new audio
+        self._frames = 0  # rows produced
+        # jaw, round, spread, press, energy
+        self._smooth = _Smoother(np.array([0.75, 0.5, 0.5, 0.95, 0.6]), np.array([0.55, 0.35, 0.35, 0.6, 0.3]))
+
+    def reset_speech(self) -> None:
+        self._reset_audio_state()
+
+    def analyse(self, window: npt.NDArray[np.float32], context: int, n_frames: int) -> TokenArray:
+        rows = np.zeros((n_frames, N_TOKENS), dtype=np.float32)
+        if n_frames:
+            centres = (np.arange(self._frames, self._frames + n_frames) + 0.5) * self._hop - self._pos + context
+            starts = np.round(centres - _WIN / 2).astype(np.int64)
+            padded = np.concatenate([np.zeros(_WIN, np.float32), window, np.zeros(2 * _WIN, np.float32)])
+            idx = np.clip(starts[:, None] + _WIN + np.arange(_WIN)[None, :], 0, len(padded) - 1)
+            mouth = self._smooth.run(self._targets(audio_features(padded[idx])))
+            rows[:, Token.JAW_OPEN] = mouth[:, 0]
+            rows[:, Token.LIP_ROUND] = mouth[:, 1]
+            rows[:, Token.LIP_SPREAD] = mouth[:, 2]
+            rows[:, Token.LIP_PRESS] = mouth[:, 3]
+            rows[:, Token.ENERGY] = mouth[:, 4]
+        self._pos += len(window) - context
+        self._frames += n_frames
+        return rows
+
+    def _targets(self, f: AudioFeatures) -> npt.NDArray[np.float64]:
+        """Per-frame target mouth channels [jaw, round, spread, press, energy] before smoothing."""
+        level = np.empty(len(f.db))
+        for i, db in enumerate(f.db):  # adaptive speech range, updated frame by frame
+            if db > _SILENCE_DB:
+                self._peak_db = max(db, self._peak_db - 0.01)
+                self._floor_db = min(db, self._floor_db + 0.02)
+            span = max(15.0, self._peak_db - max(self._floor_db, _SILENCE_DB))
+            level[i] = np.clip((db - (self._peak_db - span)) / span, 0.0, 1.0) if db > _SILENCE_DB else 0.0
+        voiced = np.clip((level - 0.15) / 0.35, 0, 1)
+        f1 = np.nan_to_num(f.f1, nan=350.0)
+        f1_open = np.clip((np.log(f1) - math.log(300)) / (math.log(800) - math.log(300)), 0, 1)
+        log_f2 = np.log(np.nan_to_num(f.f2, nan=math.exp(self._f2_log_mean)))
+        for v, lf in zip(voiced, log_f2, strict=True):  # speaker adaptation: running mean of voiced F2
+            if v > 0.6:
+                self._f2_log_mean += 0.01 * (lf - self._f2_log_mean)
+        z2 = (log_f2 - self._f2_log_mean) / 0.25
+        nasal = _sigmoid((f.nasal_db - 16.0) / 2.5)
+        fric = np.clip((f.fricative - 0.3) / 0.4, 0, 1)
+        press = np.maximum(nasal * (voiced > 0), np.clip((0.12 - level) / 0.12, 0, 1))
+        jaw = level**0.7 * (0.3 + 0.7 * f1_open) * (1 - 0.5 * fric) * (1 - press)
+        rounding = _sigmoid(4 * (-z2 - 1.0)) * voiced
+        spread = _sigmoid(4 * (z2 - 0.5)) * voiced
+        return np.stack([jaw, rounding, spread, press, level], axis=1)
+
+    # -- playout: head, blinks, gaze, idle (clock order) -------------------------------------------------------------
+    def _blink_interval(self) -> float:
+        return float(np.clip(self._rng.gamma(4.0, 0.9), 1.5, 8.0))
+
+    def animate(self, rows: TokenArray, speaking: npt.NDArray[np.bool_]) -> TokenArray:
+        out = np.array(rows, dtype=np.float32, copy=True)
+        live = self.options.liveliness
+        dt = 1.0 / self.fps
+        pitch0, yaw0, roll0 = self.options.pose_offset
+        gx0, gy0 = self.options.gaze_offset
+        theta = math.exp(-dt / 0.8)  # OU correlation time 0.8 s: slow, smooth wandering
+        for i in range(len(out)):
+            row = out[i]
+            t = self._t * dt
+            self._ou = theta * self._ou + math.sqrt(1 - theta * theta) * self._rng.standard_normal(6)
+            mouth = np.array([row[Token.JAW_OPEN], row[Token.LIP_ROUND], row[Token.LIP_SPREAD], row[Token.LIP_PRESS],
+                              row[Token.ENERGY]])  # fmt: skip
+            if not speaking[i]:  # idle: the mouth relaxes to rest from wherever speech left it
+                mouth = self._mouth * 0.55
+                mouth[3] = max(mouth[3], 0.0)
+            self._mouth = mouth
+            energy = float(mouth[4])
+            rise = max(0.0, energy - self._energy_slow)
+            self._energy_slow += 0.15 * (energy - self._energy_slow)
+            # nods: emphasis (a rise in loudness) kicks the chin down, a damped spring brings it back
+            self._nod[1] += -6.0 * rise * live - 40.0 * self._nod[0] * dt - 9.0 * self._nod[1] * dt
+            self._nod[0] += self._nod[1] * dt
+            amp = live * (1.0 + 0.8 * self._energy_slow)
+            breath = math.sin(2 * math.pi * 0.22 * t)
+            row[Token.JAW_OPEN], row[Token.LIP_ROUND], row[Token.LIP_SPREAD] = mouth[0], mouth[1], mouth[2]
+            row[Token.LIP_PRESS], row[Token.ENERGY] = mouth[3], mouth[4]
+            row[Token.HEAD_YAW] = yaw0 + amp * 2.2 * self._ou[0]
+            row[Token.HEAD_PITCH] = pitch0 + amp * 1.3 * self._ou[1] + self._nod[0] + live * 0.4 * breath
+            row[Token.HEAD_ROLL] = roll0 + amp * 1.0 * self._ou[2]
+            row[Token.HEAD_X] = amp * 0.006 * self._ou[3]
+            row[Token.HEAD_Y] = amp * 0.004 * self._ou[4] + live * 0.002 * breath
+            row[Token.BROW] = np.clip(live * (0.15 * self._ou[5] + 1.5 * rise), -1, 1)
+            blink = self._blink(t)
+            row[Token.BLINK_L] = row[Token.BLINK_R] = blink
+            gaze = self._saccade(t, live)
+            row[Token.GAZE_X], row[Token.GAZE_Y] = gx0 + gaze[0], gy0 + gaze[1]
+            self._t += 1
+        return out
+
+    def _blink(self, t: float) -> float:
+        if t >= self._next_blink:
+            self._blink_start = t
+            self._next_blink = t + self._blink_interval()
+            if self._rng.random() < 0.12:  # sometimes a quick double blink
+                self._next_blink = t + 0.45
+        age = t - self._blink_start
+        if age < 0.08:
+            return age / 0.08
+        if age < 0.12:
+            return 1.0
+        return max(0.0, 1.0 - (age - 0.12) / 0.18)
+
+    def _saccade(self, t: float, live: float) -> npt.NDArray[np.float64]:
+        if t >= self._next_saccade:
+            self._next_saccade = t + self._rng.uniform(0.8, 3.0)
+            self._gaze_target = self._rng.normal(0, 0.12, 2) * np.array([1.0, 0.5]) * live
+        self._gaze += 0.5 * (self._gaze_target - self._gaze)
+        return self._gaze
