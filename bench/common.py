@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "faces"
+FACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "faces"
 API = "/api/audio-driven/chunked"
 _TICKS = os.sysconf("SC_CLK_TCK")
 

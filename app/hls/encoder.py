@@ -149,13 +149,17 @@ class Encoder:
         """Frames that can be queued without blocking."""
         return 0 if self._finished else self._queue.maxsize - self._queue.qsize()
 
-    def write(self, frame: npt.NDArray[np.uint8], audio: npt.NDArray[np.float32]) -> bool:
-        """Queue one frame (H x W x 3 uint8) with its audio slice (float32 mono); False if the queue is full."""
+    def write(self, frame: npt.NDArray[np.uint8], audio: npt.NDArray[np.float32], timeout: float = 10.0) -> bool:
+        """Queue one frame (H x W x 3 uint8) with its audio slice (float32 mono).
+
+        Waits up to ``timeout`` seconds for room (the clock only takes as many frames as there is room for, so
+        this normally never waits); False when the encoder is finished or stalled.
+        """
         if self._finished:
             return False
         pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
         try:
-            self._queue.put_nowait((np.ascontiguousarray(frame).tobytes(), pcm))
+            self._queue.put((np.ascontiguousarray(frame).tobytes(), pcm), timeout=timeout)
         except queue.Full:
             return False
         return True

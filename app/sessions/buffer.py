@@ -67,6 +67,11 @@ class AudioChunkBuffer:
             self._append(self._resampler.flush())
             return self._take(len(self._pending), pad_to=0) if len(self._pending) else None
 
+    def take_available(self) -> AudioWindow | None:
+        """Everything pending as one (shorter) window WITHOUT draining the resampler: low-latency live analysis."""
+        with self._lock:
+            return self._take(len(self._pending), pad_to=0) if len(self._pending) else None
+
     def finalize(self) -> AudioWindow | None:
         """The rest of the stream, zero-padded to a full window (``new`` tells the real length)."""
         with self._lock:

@@ -208,7 +208,7 @@ class Session:
             raise AudioError(f"the chunk is {decoded.seconds:.1f} s long; the limit is {self._max_chunk:.1f} s")
         self.last_activity = time.monotonic()
         if decoded is not None:
-            self._speech.push(decoded, arrived)
+            self._speech.push(decoded, arrived, eager=self.live)
         if final:
             self._speech.finalize()
         with self._state_lock:
@@ -284,7 +284,8 @@ class Session:
         spf = self._speech.samples_per_frame
         for i, frame in enumerate(frames):
             if not self.encoder.write(frame, batch.audio[i * spf : (i + 1) * spf]):
-                log.warning("session %s: encoder queue full, frame dropped", self.id)
+                self.fail("the encoder stopped accepting frames (stalled or exited)")
+                return
         self._maybe_finish()
 
     def _maybe_finish(self) -> None:

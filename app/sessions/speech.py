@@ -68,8 +68,12 @@ class SpeechPipeline:
         self.total_seconds = 0.0  # audio seconds received over the session's life
 
     # -- feed side -------------------------------------------------------------------------------------------------
-    def push(self, audio: DecodedAudio, arrived: float) -> None:
-        """Queue one decoded chunk: analyse every full window, resample its playback audio."""
+    def push(self, audio: DecodedAudio, arrived: float, eager: bool = False) -> None:
+        """Queue one decoded chunk: analyse every full window, resample its playback audio.
+
+        ``eager`` (live mode) also analyses the remainder at once as a shorter window, so a chunk's frames are ready
+        as soon as it arrives instead of waiting for the next chunk to complete a window.
+        """
         with self._lock:
             self._arrivals.append((round(self._fed * self.fps), arrived))
         self._fed += Fraction(len(audio.samples), audio.sample_rate)
@@ -77,7 +81,13 @@ class SpeechPipeline:
         self._buffer.add_chunk(audio.samples, audio.sample_rate)
         self._queue_audio(self._playback.push(audio.samples, audio.sample_rate))
         while (window := self._buffer.get_chunk()) is not None:
-            self._analyse(window, math.floor((self._analysed + window.new) * self.fps / ANALYSIS_SAMPLE_RATE))
+            self._analyse_new(window)
+        if eager and (window := self._buffer.take_available()) is not None:
+            self._analyse_new(window)
+
+    def _analyse_new(self, window: AudioWindow) -> None:
+        """Frames for every whole frame of audio analysed so far (a partial frame waits for more audio)."""
+        self._analyse(window, math.floor((self._analysed + window.new) * self.fps / ANALYSIS_SAMPLE_RATE))
 
     def flush(self) -> None:
         """End of an utterance: analyse what is pending and square the playback audio with the frame count."""

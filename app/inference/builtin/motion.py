@@ -34,6 +34,7 @@ _MID = (_FREQS >= 400) & (_FREQS < 2500)
 _HIGH = (_FREQS >= 4000) & (_FREQS < 8000)
 _HANN = np.hanning(_WIN).astype(np.float32)
 _HAMMING = np.hamming(_WIN)
+_HISTORY = 2 * _WIN + 1024  # stream tail kept between windows (covers a frame hop up to 1024 samples)
 _SILENCE_DB = -55.0  # below this a frame is silence whatever the trackers say
 
 
@@ -135,6 +136,7 @@ class BuiltinMotion(MotionModel):
     # -- audio → mouth (feed order) --------------------------------------------------------------------------------
     def _reset_audio_state(self) -> None:
         self._pos = 0  # 16 kHz samples before the current window's new audio
+        self._history = np.zeros(0, np.float32)  # the last samples of the stream, for windows across seams
         self._frames = 0  # rows produced
         # jaw, round, spread, press, energy
         self._smooth = _Smoother(np.array([0.75, 0.5, 0.5, 0.95, 0.6]), np.array([0.55, 0.35, 0.35, 0.6, 0.3]))
@@ -144,10 +146,15 @@ class BuiltinMotion(MotionModel):
 
     def analyse(self, window: npt.NDArray[np.float32], context: int, n_frames: int) -> TokenArray:
         rows = np.zeros((n_frames, N_TOKENS), dtype=np.float32)
+        new = window[context:]
+        # the model keeps its own tail of the stream, so frames that straddle a window seam see their whole
+        # analysis window however short the overlap the buffer provides
+        audio = np.concatenate([self._history, new])
+        start = self._pos - len(self._history)  # stream position of audio[0]
         if n_frames:
-            centres = (np.arange(self._frames, self._frames + n_frames) + 0.5) * self._hop - self._pos + context
+            centres = (np.arange(self._frames, self._frames + n_frames) + 0.5) * self._hop - start
             starts = np.round(centres - _WIN / 2).astype(np.int64)
-            padded = np.concatenate([np.zeros(_WIN, np.float32), window, np.zeros(2 * _WIN, np.float32)])
+            padded = np.concatenate([np.zeros(_WIN, np.float32), audio, np.zeros(2 * _WIN, np.float32)])
             idx = np.clip(starts[:, None] + _WIN + np.arange(_WIN)[None, :], 0, len(padded) - 1)
             mouth = self._smooth.run(self._targets(audio_features(padded[idx])))
             rows[:, Token.JAW_OPEN] = mouth[:, 0]
@@ -155,7 +162,8 @@ class BuiltinMotion(MotionModel):
             rows[:, Token.LIP_SPREAD] = mouth[:, 2]
             rows[:, Token.LIP_PRESS] = mouth[:, 3]
             rows[:, Token.ENERGY] = mouth[:, 4]
-        self._pos += len(window) - context
+        self._history = audio[-_HISTORY:].astype(np.float32, copy=True)
+        self._pos += len(new)
         self._frames += n_frames
         return rows
 

@@ -52,6 +52,7 @@ class RenderData:
     teeth: Teeth | None  # (x, y) origin, patch, alpha: the photo's own teeth, if it shows them
     lip_colour: npt.NDArray[np.float32]
     teeth_colour: npt.NDArray[np.float32]
+    pixel_grid: tuple[F32, F32]  # x and y coordinates of every pixel of the region of interest
 
 
 def _tps_basis(ctrl: npt.NDArray[np.float64], roi: tuple[int, int, int, int]) -> torch.Tensor:
@@ -156,7 +157,14 @@ def prepare_render(image: Frame, landmarks: npt.NDArray[np.float32], rig: FaceRi
         teeth=teeth,
         lip_colour=lip_colour,
         teeth_colour=teeth_colour,
+        pixel_grid=_pixel_grid(rig.roi),
     )
+
+
+def _pixel_grid(roi: tuple[int, int, int, int]) -> tuple[F32, F32]:
+    x0, y0, x1, y1 = roi
+    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    return gx, gy
 
 
 def _forward_fields(faces: list[RenderData], disp: list[npt.NDArray[np.float64]]) -> torch.Tensor:
@@ -209,7 +217,7 @@ def _compose(
     x0, y0, x1, y1 = face.rig.roi
     w, h = x1 - x0, y1 - y0
     field = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
-    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    gx, gy = face.pixel_grid
     map_x, map_y = gx + field[..., 0], gy + field[..., 1]
     src = _with_blink(face, float(row[Token.BLINK_L]), float(row[Token.BLINK_R]))
     out = face.source.copy()
