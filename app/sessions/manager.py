@@ -147,7 +147,7 @@ class SessionManager:
                 "close one or retry later"
             )
         if session_id is None:
-            session_id = secrets.token_urlsafe(16)  # 128 bits
+            session_id = _new_id()
         elif not _SESSION_ID.match(session_id):
             raise BadParameterError("session_id must be 8-64 characters of letters, digits, '-' or '_'")
         if session_id in self._sessions or session_id in self._creating:
@@ -207,6 +207,13 @@ class SessionManager:
                     await asyncio.to_thread(_refresh_all, sessions)
                 except Exception:  # pragma: no cover - keep watching whatever one read did
                     log.exception("playlist watch failed")
+
+
+def _new_id() -> str:
+    """128 random bits, URL-safe; never starting with '-' (command-line tools would read it as an option)."""
+    while (session_id := secrets.token_urlsafe(16))[0] == "-":
+        pass
+    return session_id
 
 
 def _start_encoder(cfg: EncoderConfig, directory: Path, session_id: str, fps: int) -> Encoder:

@@ -3,9 +3,10 @@
 Audio analysis (per video frame, a 25 ms window centred on the frame, 16 kHz):
 
 * loudness: RMS level against an adaptive speech range (noise floor and peak trackers carried across chunks);
-* vowel openness: the first formant F1 (LPC, order 12): open vowels have a high F1;
-* lip rounding vs spreading: the second formant F2 relative to the speaker's running average: rounded vowels
-  (u, o, w) lower F2, spread vowels (i, e) raise it;
+* vowel openness: energy where an open vowel's first formant sits (550-1100 Hz) against the band below it;
+* lip rounding vs spreading: spread vowels (i, e) have a high second formant and strong 1.5-3.5 kHz energy with
+  almost nothing at 0.8-1.5 kHz; rounded ones (u, o, w) lower every formant, putting F2 in 0.8-1.5 kHz. Band
+  energies read this reliably where formant tracking (LPC) does not;
 * lip closure: a nasal murmur or voice bar (m, b) puts almost all energy below ~400 Hz; stop closures (p, b) and
   pauses are quiet. Either presses the lips together.
 
@@ -27,61 +28,47 @@ __all__ = ["AudioFeatures", "BuiltinMotion", "audio_features"]
 
 _WIN = 400  # 25 ms analysis window at 16 kHz
 _NFFT = 512
-_LPC_ORDER = 12
 _FREQS = np.fft.rfftfreq(_NFFT, 1 / ANALYSIS_SAMPLE_RATE)
-_LOW = (_FREQS >= 70) & (_FREQS < 400)
-_MID = (_FREQS >= 400) & (_FREQS < 2500)
-_HIGH = (_FREQS >= 4000) & (_FREQS < 8000)
+
+
+def _band(lo: float, hi: float) -> npt.NDArray[np.bool_]:
+    return np.asarray((lo <= _FREQS) & (hi > _FREQS))
+
+
+_B70_400, _B400_2500, _B70_8000 = _band(70, 400), _band(400, 2500), _band(70, 8000)
+_B100_550, _B550_1100 = _band(100, 550), _band(550, 1100)
+_B100_1000, _B1500_3500 = _band(100, 1000), _band(1500, 3500)
+_B100_800, _B800_1500 = _band(100, 800), _band(800, 1500)
+_B4000_8000 = _band(4000, 8000)
 _HANN = np.hanning(_WIN).astype(np.float32)
-_HAMMING = np.hamming(_WIN)
 _HISTORY = 2 * _WIN + 1024  # stream tail kept between windows (covers a frame hop up to 1024 samples)
 _SILENCE_DB = -55.0  # below this a frame is silence whatever the trackers say
 
 
 class AudioFeatures:
-    """Per-frame acoustic features of a block of frames (arrays of equal length)."""
+    """Per-frame acoustic features of a block of frames (arrays of equal length, levels in dB)."""
 
     def __init__(self, frames: npt.NDArray[np.float32]) -> None:
         power = np.mean(frames.astype(np.float64) ** 2, axis=1)
         self.db = 10 * np.log10(power + 1e-10)
         spec = np.abs(np.fft.rfft(frames * _HANN, _NFFT, axis=1)) ** 2 + 1e-12
-        low, mid, high = spec[:, _LOW].sum(1), spec[:, _MID].sum(1), spec[:, _HIGH].sum(1)
-        self.nasal_db = 10 * np.log10(low / mid)  # m/n/b murmur: large; open vowels: small or negative
-        self.fricative = high / (low + mid + high)  # s, f, sh: most energy above 4 kHz
-        self.f1, self.f2 = _formants(frames)
+
+        def ratio(num: npt.NDArray[np.bool_], den: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+            out: npt.NDArray[np.float64] = 10 * np.log10(spec[:, num].sum(1) / spec[:, den].sum(1))
+            return out
+
+        # Where the first two formants sit, read from band energies (robust where formant tracking is not):
+        self.f1_high = ratio(_B550_1100, _B100_550)  # open vowels: F1 high in 550-1100 Hz
+        self.bright = ratio(_B1500_3500, _B100_1000)  # spread vowels: strong F2/F3 at 1.5-3.5 kHz
+        self.mid = ratio(_B800_1500, _B100_800)  # rounded vowels: F2 low, at 0.8-1.5 kHz; spread ones leave it empty
+        self.nasal_db = ratio(_B70_400, _B400_2500)  # m/b murmur: nearly all energy below 400 Hz
+        high = spec[:, _B4000_8000].sum(1)
+        self.fricative = high / spec[:, _B70_8000].sum(1)  # s, f, sh: most energy above 4 kHz
 
 
 def audio_features(frames: npt.NDArray[np.float32]) -> AudioFeatures:
     """Features of ``(n, 400)`` analysis windows."""
     return AudioFeatures(frames)
-
-
-def _formants(frames: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """F1 and F2 estimates (Hz) by LPC root finding; NaN where no plausible resonance was found."""
-    n = len(frames)
-    x = frames.astype(np.float64)
-    x = np.concatenate([x[:, :1], x[:, 1:] - 0.97 * x[:, :-1]], axis=1) * _HAMMING
-    r = np.stack([np.sum(x[:, : _WIN - k] * x[:, k:], axis=1) for k in range(_LPC_ORDER + 1)], axis=1)
-    r[:, 0] = r[:, 0] * 1.0001 + 1e-9  # white-noise correction keeps the recursion stable
-    a = np.zeros((n, _LPC_ORDER + 1))
-    a[:, 0] = 1.0
-    err = r[:, 0].copy()
-    for i in range(1, _LPC_ORDER + 1):  # Levinson-Durbin, vectorised over frames
-        k = -np.sum(a[:, :i] * r[:, i:0:-1], axis=1) / err
-        a[:, 1 : i + 1] = a[:, 1 : i + 1] + k[:, None] * a[:, i - 1 :: -1][:, :i]
-        err = err * (1 - k * k)
-    companion = np.zeros((n, _LPC_ORDER, _LPC_ORDER))
-    companion[:, 0, :] = -a[:, 1:]
-    companion[:, np.arange(1, _LPC_ORDER), np.arange(_LPC_ORDER - 1)] = 1.0
-    roots = np.linalg.eigvals(companion)
-    freq = np.angle(roots) * ANALYSIS_SAMPLE_RATE / (2 * np.pi)
-    bw = -np.log(np.abs(roots) + 1e-12) * ANALYSIS_SAMPLE_RATE / np.pi
-    ok = (freq > 180) & (freq < 3800) & (bw < 600)
-    freq = np.where(ok, freq, np.inf)
-    freq.sort(axis=1)
-    f1 = np.where(np.isfinite(freq[:, 0]), freq[:, 0], np.nan)
-    f2 = np.where(np.isfinite(freq[:, 1]), freq[:, 1], np.nan)
-    return f1, f2
 
 
 def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -119,7 +106,6 @@ class BuiltinMotion(MotionModel):
         self._reset_audio_state()
         self._peak_db = -22.0  # loudness trackers persist across utterances (same speaker, same microphone)
         self._floor_db = -60.0
-        self._f2_log_mean = math.log(1500.0)
         # playout state
         self._rng = np.random.default_rng(options.seed)
         self._t = 0  # frames played
@@ -177,19 +163,14 @@ class BuiltinMotion(MotionModel):
             span = max(15.0, self._peak_db - max(self._floor_db, _SILENCE_DB))
             level[i] = np.clip((db - (self._peak_db - span)) / span, 0.0, 1.0) if db > _SILENCE_DB else 0.0
         voiced = np.clip((level - 0.15) / 0.35, 0, 1)
-        f1 = np.nan_to_num(f.f1, nan=350.0)
-        f1_open = np.clip((np.log(f1) - math.log(300)) / (math.log(800) - math.log(300)), 0, 1)
-        log_f2 = np.log(np.nan_to_num(f.f2, nan=math.exp(self._f2_log_mean)))
-        for v, lf in zip(voiced, log_f2, strict=True):  # speaker adaptation: running mean of voiced F2
-            if v > 0.6:
-                self._f2_log_mean += 0.01 * (lf - self._f2_log_mean)
-        z2 = (log_f2 - self._f2_log_mean) / 0.25
-        nasal = _sigmoid((f.nasal_db - 16.0) / 2.5)
+        f1_open = _sigmoid((f.f1_high + 2.0) / 4.0)
+        spread_cue = f.bright - f.mid  # large for i/e (F2 high, nothing at 0.8-1.5 kHz), small or negative for u/o
         fric = np.clip((f.fricative - 0.3) / 0.4, 0, 1)
+        nasal = _sigmoid((f.nasal_db - 12.0) / 2.5) * (1 - f1_open)
         press = np.maximum(nasal * (voiced > 0), np.clip((0.12 - level) / 0.12, 0, 1))
-        jaw = level**0.7 * (0.3 + 0.7 * f1_open) * (1 - 0.5 * fric) * (1 - press)
-        rounding = _sigmoid(4 * (-z2 - 1.0)) * voiced
-        spread = _sigmoid(4 * (z2 - 0.5)) * voiced
+        jaw = level**0.7 * (0.25 + 0.75 * f1_open) * (1 - 0.5 * fric) * (1 - press)
+        rounding = _sigmoid((2.0 - spread_cue) / 4.0) * _sigmoid(-(f.f1_high + 4.0) / 4.0) * voiced
+        spread = _sigmoid((spread_cue - 15.0) / 6.0) * voiced
         return np.stack([jaw, rounding, spread, press, level], axis=1)
 
     # -- playout: head, blinks, gaze, idle (clock order) -------------------------------------------------------------

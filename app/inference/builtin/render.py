@@ -261,7 +261,7 @@ def _draw_mouth(face: RenderData, out: Frame, target: npt.NDArray[np.float64], j
     # the cavity: dark, darkest in the middle of the opening
     yy = (np.arange(shape[0], dtype=np.float32)[:, None, None] + by0 - upper[:, 1].mean()) / max(gap, 1.0)
     depth = np.clip(1.0 - 4.0 * (yy - 0.5) ** 2, 0, 1)
-    cavity = face.lip_colour * 0.32 * (1 - 0.45 * depth) + np.float32(6.0)
+    cavity = face.lip_colour * 0.42 * (1 - 0.5 * depth) + np.float32(8.0)
     layer = np.broadcast_to(cavity, (*shape, 3)).astype(np.float32).copy()
     mw = rig.mouth_width
     if face.teeth is not None:  # the photo's own teeth, moving with the upper lip

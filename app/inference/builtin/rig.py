@@ -51,7 +51,7 @@ N_RING = 24
 N_BORDER_SIDE = 8
 N_CONTROL = len(_LANDMARKS) + N_RING + 4 * N_BORDER_SIDE
 
-_MAX_GAP = 0.52  # widest inner-lip opening, in mouth widths
+_MAX_GAP = 0.45  # widest inner-lip opening, in mouth widths
 
 
 def _pos(indices: list[int]) -> npt.NDArray[np.int64]:
@@ -105,7 +105,7 @@ class FaceRig:
         gap = np.clip(jaw, 0, 1) * (1 - np.clip(press, 0, 1)) * _MAX_GAP * mw * (1 + 0.15 * rnd)
         du = np.zeros((n, len(self.base)))
         dv = self.w_jaw * (gap * self.prof - self.src_gap) - self.w_lift * gap * self.prof
-        du += self.w_lips * self.u * (-0.3 * rnd + 0.14 * spr + 0.06 * smile)
+        du += self.w_lips * self.u * (-0.4 * rnd + 0.2 * spr + 0.06 * smile)
         dv += self.outer_sign * mw * (0.05 * rnd - 0.035 * press)
         dv -= self.corner * mw * (0.03 * spr + 0.06 * smile)
         dv -= self.brow * self.face_height * 0.035 * t[:, Token.BROW, None]

@@ -92,7 +92,8 @@ async function startSession(event) {
   const choice = new FormData($('setup')).get('face') ?? 'default'; // before setState: disabled fields are not read
   setState('starting');
   try {
-    const client = new TalkstreamClient('', { apiKey: $('api-key').value.trim() || null });
+    const base = new URL('.', window.location.href).href; // the API lives where this page is (even behind a prefix)
+    const client = new TalkstreamClient(base, { apiKey: $('api-key').value.trim() || null });
     const image = await chosenFace(choice);
     const session = await client.initSession({
       image,

@@ -95,7 +95,8 @@ export class Session {
 /** HTTP client for one talkstream server. */
 export class TalkstreamClient {
   /**
-   * @param {string} baseUrl server origin, e.g. "http://127.0.0.1:9999"; "" means the page's own origin
+   * @param {string} baseUrl server URL, e.g. "http://127.0.0.1:9999" (a path prefix is kept); "" means the page's
+   *   own origin
    * @param {object} [options] apiKey, fetch, maxRetries (429s retried, default 5), maxRetryDelayMs (30000), sleep
    */
   constructor(baseUrl = '', { apiKey, fetch: fetchImpl, maxRetries = 5, maxRetryDelayMs = 30000, sleep } = {}) {
@@ -107,9 +108,9 @@ export class TalkstreamClient {
     this.sleep = sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  /** Absolute URL of a server path. */
+  /** Absolute URL of a server path, under the base URL's path (so a server behind a path prefix works). */
   url(path) {
-    return new URL(path, this.baseUrl).href;
+    return new URL(/^[a-z][a-z0-9+.-]*:/i.test(path) ? path : path.replace(/^\/+/, ''), this.baseUrl).href;
   }
 
   /** POST /init: `image` (File/Blob, optional: the server's default face) and any init field, in camelCase or
