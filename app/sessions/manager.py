@@ -173,8 +173,9 @@ class SessionManager:
         session.flush_task = asyncio.create_task(self._flush_later(session))
 
     async def _flush_later(self, session: Session) -> None:
-        await asyncio.sleep(self.settings.flush_after)
-        await session.flush_if_quiet(self.settings.flush_after)
+        quiet = session.quiet_period(self.settings.flush_after)
+        await asyncio.sleep(quiet)
+        await session.flush_if_quiet(quiet)
 
     # -- background loops ------------------------------------------------------------------------------------------
     async def _sweep_loop(self) -> None:

@@ -153,6 +153,7 @@ class Session:
         self._frames_out = 0  # frames handed to the encoder (speech + idle)
         self._pending_arrivals: deque[tuple[int, float]] = deque()  # (output frame index, arrival time)
         self._silence = np.zeros(self._speech.samples_per_frame, dtype=np.float32)
+        self._feed_times: deque[float] = deque(maxlen=9)  # arrival times of recent feeds (utterance-end timing)
         self.next_due = 0.0  # live mode: monotonic time of the next frame slot (set by the clock)
         self.flush_task: asyncio.Task[None] | None = None
         self.wake: Callable[[], None] = lambda: None  # set by the manager: tells the frame clock there is work
@@ -208,6 +209,7 @@ class Session:
             raise AudioError(f"the chunk is {decoded.seconds:.1f} s long; the limit is {self._max_chunk:.1f} s")
         self.last_activity = time.monotonic()
         if decoded is not None:
+            self._feed_times.append(arrived)
             self._speech.push(decoded, arrived, eager=self.live)
         if final:
             self._speech.finalize()
@@ -217,6 +219,13 @@ class Session:
             self.final_received = final  # only now: the clock may finish the stream once this is set
         self.wake()
         return self.feed_result(decoded.seconds if decoded else 0.0, final)
+
+    def quiet_period(self, minimum: float) -> float:
+        """How long without feeds ends an utterance: at least ``minimum``, and longer than this client's usual gap
+        between feeds (a client sending 0.5 s chunks at real time must not be cut every chunk), at most 2 s."""
+        gaps = np.diff(np.asarray(self._feed_times))
+        usual = float(np.median(gaps)) if len(gaps) else 0.0
+        return min(max(minimum, 1.5 * usual), max(minimum, 2.0))
 
     async def flush_if_quiet(self, quiet_for: float) -> None:
         """Live mode: process a partial window when no feed came for ``quiet_for`` seconds (end of utterance)."""
