@@ -203,12 +203,14 @@ def test_session_limit_and_cleanup(server_factory: Callable[..., RunningServer],
         _error(r, 503, "session_limit")
         # no activity: the sweep removes the session and its files
         wait_for(lambda: c.get(f"{API}/status/{sid}").status_code == 404, timeout=20, what="inactivity sweep")
-        assert not (tmp_path / sid).exists()
+        gone = tmp_path / sid  # the sweep forgets the session first, then removes its files in a worker thread
+        wait_for(lambda: not gone.exists(), timeout=10, what="the swept session's files to be removed")
         # a finished session lingers briefly, then goes
         sid = str(open_session(c, face=None, mode="event")["session_id"])
         assert feed_wav(c, sid, speech_like(0.3, 16_000), 16_000, final=True).status_code == 200
         wait_for(lambda: c.get(f"{API}/status/{sid}").status_code == 404, timeout=20, what="finished linger")
-        assert not (tmp_path / sid).exists()
+        finished = tmp_path / sid
+        wait_for(lambda: not finished.exists(), timeout=10, what="the finished session's files to be removed")
 
 
 def test_oversized_upload_is_413(server_factory: Callable[..., RunningServer], tmp_path: Path) -> None:
