@@ -125,7 +125,7 @@ class BuiltinMotion(MotionModel):
         self._history = np.zeros(0, np.float32)  # the last samples of the stream, for windows across seams
         self._frames = 0  # rows produced
         # jaw, round, spread, press, energy
-        self._smooth = _Smoother(np.array([0.75, 0.5, 0.5, 0.95, 0.6]), np.array([0.55, 0.35, 0.35, 0.6, 0.3]))
+        self._smooth = _Smoother(np.array([0.75, 0.7, 0.7, 0.95, 0.6]), np.array([0.55, 0.5, 0.5, 0.6, 0.3]))
 
     def reset_speech(self) -> None:
         self._reset_audio_state()

@@ -105,7 +105,7 @@ class FaceRig:
         gap = np.clip(jaw, 0, 1) * (1 - np.clip(press, 0, 1)) * _MAX_GAP * mw * (1 + 0.15 * rnd)
         du = np.zeros((n, len(self.base)))
         dv = self.w_jaw * (gap * self.prof - self.src_gap) - self.w_lift * gap * self.prof
-        du += self.w_lips * self.u * (-0.4 * rnd + 0.2 * spr + 0.06 * smile)
+        du += self.w_lips * self.u * (-0.5 * rnd + 0.26 * spr + 0.06 * smile)
         dv += self.outer_sign * mw * (0.05 * rnd - 0.035 * press)
         dv -= self.corner * mw * (0.03 * spr + 0.06 * smile)
         dv -= self.brow * self.face_height * 0.035 * t[:, Token.BROW, None]
