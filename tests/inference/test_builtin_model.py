@@ -39,7 +39,8 @@ def _vowel(formants: tuple[int, int, int], seconds: float, f0: float, level: flo
 def _murmur(seconds: float, level: float) -> npt.NDArray[np.float32]:
     low = _vowel(SOUNDS["m"], seconds, 115, 1.0)
     b, a = [0.02], [1.0, -0.98]  # lips closed: only the low resonance radiates
-    return (level * lfilter(b, a, low) / np.abs(lfilter(b, a, low)).max()).astype(np.float32)
+    radiated = lfilter(b, a, low)
+    return (level * radiated / np.abs(radiated).max()).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def _detect(image: Frame) -> tuple[list[tuple[float, float, float, float]], str]
         found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6, minSize=(_MIN_FACE_PX, _MIN_FACE_PX))
         boxes = [(x / scale, y / scale, bw / scale, bh / scale) for x, y, bw, bh in np.asarray(found).reshape(-1, 4)]
         method = "haar"
-    boxes = [b for b in boxes if min(b[2], b[3]) >= _MIN_FACE_PX * max(1.0, 1 / scale) * scale]
+    boxes = [b for b in boxes if min(b[2], b[3]) >= _MIN_FACE_PX]
     boxes.sort(key=lambda b: b[2] * b[3], reverse=True)
     return _dedupe(boxes), method
 

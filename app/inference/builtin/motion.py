@@ -24,7 +24,7 @@ import numpy.typing as npt
 from app.inference.model import ANALYSIS_SAMPLE_RATE, MotionModel, MotionOptions, PreparedFace
 from app.inference.tokens import N_TOKENS, Token, TokenArray
 
-__all__ = ["AudioFeatures", "BuiltinMotion", "audio_features"]
+__all__ = ["AudioFeatures", "BuiltinMotion"]
 
 _WIN = 400  # 25 ms analysis window at 16 kHz
 _NFFT = 512
@@ -46,7 +46,7 @@ _SILENCE_DB = -55.0  # below this a frame is silence whatever the trackers say
 
 
 class AudioFeatures:
-    """Per-frame acoustic features of a block of frames (arrays of equal length, levels in dB)."""
+    """Per-frame acoustic features of ``(n, 400)`` analysis windows (arrays of length n, levels in dB)."""
 
     def __init__(self, frames: npt.NDArray[np.float32]) -> None:
         power = np.mean(frames.astype(np.float64) ** 2, axis=1)
@@ -64,11 +64,6 @@ class AudioFeatures:
         self.nasal_db = ratio(_B70_400, _B400_2500)  # m/b murmur: nearly all energy below 400 Hz
         high = spec[:, _B4000_8000].sum(1)
         self.fricative = high / spec[:, _B70_8000].sum(1)  # s, f, sh: most energy above 4 kHz
-
-
-def audio_features(frames: npt.NDArray[np.float32]) -> AudioFeatures:
-    """Features of ``(n, 400)`` analysis windows."""
-    return AudioFeatures(frames)
 
 
 def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -142,7 +137,7 @@ class BuiltinMotion(MotionModel):
             starts = np.round(centres - _WIN / 2).astype(np.int64)
             padded = np.concatenate([np.zeros(_WIN, np.float32), audio, np.zeros(2 * _WIN, np.float32)])
             idx = np.clip(starts[:, None] + _WIN + np.arange(_WIN)[None, :], 0, len(padded) - 1)
-            mouth = self._smooth.run(self._targets(audio_features(padded[idx])))
+            mouth = self._smooth.run(self._targets(AudioFeatures(padded[idx])))
             rows[:, Token.JAW_OPEN] = mouth[:, 0]
             rows[:, Token.LIP_ROUND] = mouth[:, 1]
             rows[:, Token.LIP_SPREAD] = mouth[:, 2]
@@ -192,7 +187,6 @@ class BuiltinMotion(MotionModel):
                               row[Token.ENERGY]])  # fmt: skip
             if not speaking[i]:  # idle: the mouth relaxes to rest from wherever speech left it
                 mouth = self._mouth * 0.55
-                mouth[3] = max(mouth[3], 0.0)
             self._mouth = mouth
             energy = float(mouth[4])
             rise = max(0.0, energy - self._energy_slow)

@@ -139,14 +139,8 @@ def prepare_render(image: Frame, landmarks: npt.NDArray[np.float32], rig: FaceRi
     """Precompute a face's warp basis, filled mouth, teeth layer and closed eyes."""
     filled, teeth = _fill_mouth(image, landmarks)
     closed, eye_masks = _close_eyes(filled, landmarks)
-    lips = np.concatenate([landmarks[[0, 17, 37, 267, 84, 314], :2]]).round().astype(int)
-    lips[:, 0] = lips[:, 0].clip(0, image.shape[1] - 1)
-    lips[:, 1] = lips[:, 1].clip(0, image.shape[0] - 1)
-    lip_colour = image[lips[:, 1], lips[:, 0]].astype(np.float32).mean(axis=0)
-    cheeks = landmarks[[50, 280, 205, 425], :2].round().astype(int)
-    cheeks[:, 0] = cheeks[:, 0].clip(0, image.shape[1] - 1)
-    cheeks[:, 1] = cheeks[:, 1].clip(0, image.shape[0] - 1)
-    skin = float(image[cheeks[:, 1], cheeks[:, 0]].astype(np.float32).mean())
+    lip_colour = _colours_at(image, landmarks[[0, 17, 37, 267, 84, 314]]).mean(axis=0)
+    skin = float(_colours_at(image, landmarks[[50, 280, 205, 425]]).mean())
     teeth_colour = np.array([236.0, 230.0, 218.0], np.float32) * np.clip(skin / 165.0, 0.5, 1.05)
     return RenderData(
         rig=rig,
@@ -165,6 +159,14 @@ def _pixel_grid(roi: tuple[int, int, int, int]) -> tuple[F32, F32]:
     x0, y0, x1, y1 = roi
     gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
     return gx, gy
+
+
+def _colours_at(image: Frame, points: F32) -> F32:
+    """RGB values of the image at landmark positions (nearest pixel, clipped to the image)."""
+    xy = points[:, :2].round().astype(int)
+    x = xy[:, 0].clip(0, image.shape[1] - 1)
+    y = xy[:, 1].clip(0, image.shape[0] - 1)
+    return np.asarray(image[y, x], dtype=np.float32)
 
 
 def _forward_fields(faces: list[RenderData], disp: list[npt.NDArray[np.float64]]) -> torch.Tensor:

@@ -233,7 +233,7 @@ def build_rig(landmarks: F32, width: int, height: int) -> FaceRig:
         return np.concatenate([arr, np.full(n_extra, fill)])
 
     ring_rel = ring - origin
-    centre3d = np.array([*(lm[[6, 152], :2].mean(axis=0) * [1, 1]), z_face + 0.75 * fw])
+    centre3d = np.array([*(lm[[6, 152], :2].mean(axis=0)), z_face + 0.75 * fw])
     return FaceRig(
         base=base,
         roi=(x0, y0, x1, y1),
