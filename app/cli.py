@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import uvicorn
 
 from app.config import Settings
+from app.logs import configure_logging
 from app.main import StartupError, create_app
 
 __all__ = ["main"]
@@ -22,11 +22,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=settings.port, help=f"port (default {settings.port})")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(args.log_level, settings.log_format)
     try:
         app = create_app(settings)
     except StartupError as exc:
         sys.exit(f"talkstream: cannot start: {exc}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=10)
+    # log_config=None: uvicorn's own records go through the handler above, in the same format
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, log_config=None, timeout_graceful_shutdown=10
+    )

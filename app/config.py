@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -52,7 +52,28 @@ class Settings(BaseSettings):
     audio_bitrate: str = "96k"
     x264_preset: str = "ultrafast"
     x264_crf: int = Field(default=23, ge=0, le=51)
+    encoder_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="Added niceness of ffmpeg processes. Encoders are buffered and can lag a little; the frame clock "
+        "cannot, so under full load the clock gets the CPU first.",
+    )
+    stamp_clock: bool = Field(
+        default=False,
+        description="Benchmark aid, off in normal use: burn the wall clock (ms) into the top rows of every frame "
+        "as black/white blocks (app/hls/stamp.py), for bench/glass.py to read back in the browser.",
+    )
     segment_max_age: int = Field(default=3600, description="Cache-Control max-age of media segments (s).")
+    hls_signing_key: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="When set, /hls serves only signed URLs that expire: the `hls_url` of /init and /status "
+        "carries an expiry and an HMAC-SHA256 signature made with this key (at least 16 characters).",
+    )
+    hls_url_ttl: int = Field(
+        default=3600, ge=10, le=7 * 86400, description="Seconds a signed HLS URL stays valid (when signing is on)."
+    )
 
     # Lifecycle and limits
     max_sessions: int = Field(default=16, ge=1, description="Open sessions beyond which /init answers 503.")
@@ -65,6 +86,14 @@ class Settings(BaseSettings):
     api_key: str | None = Field(default=None, description="When set, control endpoints need `Bearer <key>`.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
     torch_threads: int | None = Field(default=None, description="torch CPU threads; default: available cores.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`text` (human readable) or `json` (one object per line) log records."
+    )
+
+    @field_validator("hls_signing_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     def segment_frames(self, fps: int) -> int:
         """Whole frames per HLS segment at ``fps`` (every segment starts with a keyframe)."""

@@ -23,6 +23,7 @@ from app.api.routes import sessions
 from app.api.schemas import HealthResponse
 from app.config import Settings
 from app.hls.encoder import ffmpeg_exe
+from app.hls.signing import HLS_PREFIX, HLSUrls
 from app.hls.staticfiles import HLSStaticFiles
 from app.inference.agent import InferenceAgent
 from app.inference.registry import load_model
@@ -87,7 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Streaming talking-head video: a face image and speech audio in, live HLS with audio out.",
         lifespan=lifespan,
     )
+    key = settings.hls_signing_key
+    hls_urls = HLSUrls(key.get_secret_value() if key else None, settings.hls_url_ttl)
     app.state.settings = settings
+    app.state.hls_urls = hls_urls
     install_error_handlers(app)
     app.include_router(sessions.router)
 
@@ -107,7 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return FileResponse(page, headers={"Cache-Control": "no-cache"})
         return JSONResponse({"name": "talkstream", "docs": "/docs"})
 
-    app.mount("/hls", HLSStaticFiles(directory=settings.hls_root, segment_max_age=settings.segment_max_age), "hls")
+    hls_files = HLSStaticFiles(directory=settings.hls_root, segment_max_age=settings.segment_max_age, urls=hls_urls)
+    app.mount(HLS_PREFIX, hls_files, "hls")
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), "static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + _FORM_OVERHEAD)

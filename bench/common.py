@@ -32,6 +32,7 @@ class Server:
     url: str
     proc: subprocess.Popen[bytes]
     hls_root: Path
+    ready_seconds: float = 0.0  # from starting the process to the first healthy /healthz
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=120)
@@ -85,6 +86,7 @@ def running_server(**env: str) -> Iterator[Server]:
     root = Path(tempfile.mkdtemp(prefix="talkstream-bench-"))
     port = _free_port()
     environ = {**os.environ, "TALKSTREAM_HLS_ROOT": str(root), "TALKSTREAM_PORT": str(port), **env}
+    started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "app", "--log-level", "warning"], cwd=ROOT, env=environ)
     server = Server(f"http://127.0.0.1:{port}", proc, root)
     try:
@@ -92,12 +94,13 @@ def running_server(**env: str) -> Iterator[Server]:
         while True:
             try:
                 if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                    server.ready_seconds = time.monotonic() - started
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+            time.sleep(0.02)
         yield server
     finally:
         proc.terminate()

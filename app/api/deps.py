@@ -1,4 +1,4 @@
-"""Request dependencies: settings, the session manager, session lookup (404), API-key auth."""
+"""Request dependencies: settings, the session manager, HLS URLs, session lookup (404), API-key auth."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 
 from app.config import Settings
+from app.hls.signing import HLSUrls
 from app.sessions.manager import SESSION_ID_PATTERN, SessionManager
 from app.sessions.session import Session
 
-__all__ = ["ManagerDep", "SessionDep", "SettingsDep", "require_api_key"]
+__all__ = ["HLSUrlsDep", "ManagerDep", "SessionDep", "SettingsDep", "require_api_key"]
 
 
 def get_settings(request: Request) -> Settings:
@@ -24,8 +25,14 @@ def get_manager(request: Request) -> SessionManager:
     return manager
 
 
+def get_hls_urls(request: Request) -> HLSUrls:
+    urls: HLSUrls = request.app.state.hls_urls
+    return urls
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[SessionManager, Depends(get_manager)]
+HLSUrlsDep = Annotated[HLSUrls, Depends(get_hls_urls)]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:

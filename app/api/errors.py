@@ -42,13 +42,25 @@ _STATUS: dict[type[SessionError], int] = {
     TooLargeError: 413,
 }
 
-_HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+}
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON error every failure answers with."""
+    """The JSON error every failure answers with.
+
+    A 413 also closes the connection: the unread rest of an oversized body is then never read, where keeping the
+    connection alive would make the server read (and discard) all of it, however large.
+    """
     metrics.ERRORS.labels(code).inc()
     body = {"status": "error", "error": {"code": code, "message": message}}
+    if status == 413:
+        headers = {**(headers or {}), "Connection": "close"}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -86,7 +98,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    session_id = request.path_params.get("session_id")
+    log.exception("unhandled error on %s %s", request.method, request.url.path, extra={"session_id": session_id})
     return error_response(500, "internal_error", "internal server error; the session state is unchanged")
 
 

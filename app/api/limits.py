@@ -57,5 +57,4 @@ class BodyLimitMiddleware:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(413, "too_large", f"the request body is larger than {self.max_bytes} bytes")
-        response.headers["connection"] = "close"
         await response(scope, receive, send)

@@ -11,6 +11,7 @@ __all__ = [
     "ErrorBody",
     "ErrorResponse",
     "FeedResponse",
+    "HLSUrlResponse",
     "HealthResponse",
     "InitResponse",
     "InterruptResponse",
@@ -19,6 +20,7 @@ __all__ = [
 ]
 
 SessionState = Literal["waiting", "processing", "complete", "error", "closed"]
+_EXPIRES = "ISO-8601 UTC time the signed hls_url stops working; null when HLS URLs are not signed."
 
 
 class ErrorBody(BaseModel):
@@ -34,7 +36,9 @@ class ErrorResponse(BaseModel):
 class InitResponse(BaseModel):
     status: Literal["success"] = "success"
     session_id: str
-    hls_url: str = Field(description="Path of the session's HLS playlist (served by this server).")
+    hls_url: str = Field(description="Path of the session's HLS playlist (served by this server; signed when "
+                         "TALKSTREAM_HLS_SIGNING_KEY is set).")  # fmt: skip
+    hls_url_expires_at: str | None = Field(default=None, description=_EXPIRES)
     status_url: str
     message: str
     mode: Literal["live", "event"]
@@ -65,7 +69,8 @@ class StatusResponse(BaseModel):
     session_id: str
     status: SessionState
     mode: Literal["live", "event"]
-    hls_url: str
+    hls_url: str = Field(description="Path of the HLS playlist; when signed, a fresh URL on every call.")
+    hls_url_expires_at: str | None = Field(default=None, description=_EXPIRES)
     total_frames_generated: int
     buffer_samples: int
     speech_frames: int = Field(description="Speech frames written to the stream.")
@@ -89,6 +94,13 @@ class InterruptResponse(BaseModel):
     status: Literal["success"] = "success"
     session_id: str
     dropped_seconds: float
+
+
+class HLSUrlResponse(BaseModel):
+    status: Literal["success"] = "success"
+    session_id: str
+    hls_url: str = Field(description="Path of the session's HLS playlist, signed when signing is configured.")
+    hls_url_expires_at: str | None = Field(description=_EXPIRES)
 
 
 class DeleteResponse(BaseModel):

@@ -1,7 +1,9 @@
-"""One ffmpeg process per session: raw RGB frames + s16le PCM in, H.264 + AAC fMP4 HLS out.
+"""One ffmpeg process per session: raw I420 frames + s16le PCM in, H.264 + AAC fMP4 HLS out.
 
-Video goes to ffmpeg's stdin, audio to a second inherited pipe; one writer thread per session writes each frame
-followed by its audio slice, so a slow or dead encoder only ever blocks its own session.
+Video goes to ffmpeg's stdin, audio to a second inherited pipe; one writer thread per session converts each RGB
+frame to I420 (BT.601 limited range, what ffmpeg's own conversion would give, at a third of its cost and half the
+pipe bytes) and writes it followed by its audio slice, so a slow or dead encoder only ever blocks its own session,
+and the conversion of many sessions runs in parallel (OpenCV releases the GIL).
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import os
 import queue
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import imageio_ffmpeg
 import numpy as np
 import numpy.typing as npt
+
+from app.hls.stamp import stamp
 
 __all__ = ["PLAYLIST_NAME", "Encoder", "EncoderConfig", "EncoderError", "ffmpeg_exe"]
 
@@ -50,6 +56,9 @@ class EncoderConfig:
     audio_bitrate: str = "96k"
     preset: str = "ultrafast"
     crf: int = 23
+    threads: int = 0  # x264 threads; 0 = ffmpeg's choice. Live sessions use 1: many encoders share the cores
+    nice: int = 0  # added to the server's niceness for ffmpeg (see Settings.encoder_nice)
+    stamp_clock: bool = False  # benchmark aid: burn the wall clock into each frame (app/hls/stamp.py)
 
 
 def ffmpeg_exe() -> str:
@@ -67,13 +76,14 @@ def _command(cfg: EncoderConfig, out_dir: Path, audio_fd: int) -> list[str]:
         hls_list = ["-hls_playlist_type", "event", "-hls_list_size", "0", "-hls_flags", flags]
     return [
         ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{cfg.width}x{cfg.height}", "-framerate", str(cfg.fps),
+        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{cfg.width}x{cfg.height}", "-framerate", str(cfg.fps),
         "-i", "pipe:0",
         "-f", "s16le", "-ar", str(cfg.sample_rate), "-ac", "1", "-i", f"pipe:{audio_fd}",
         "-map", "0:v", "-map", "1:a",
-        "-c:v", "libx264", "-preset", cfg.preset, "-tune", "zerolatency", "-crf", str(cfg.crf),
+        "-c:v", "libx264", "-threads", str(cfg.threads),
+        "-preset", cfg.preset, "-tune", "zerolatency", "-crf", str(cfg.crf),
         "-pix_fmt", "yuv420p", "-g", str(seg), "-keyint_min", str(seg), "-sc_threshold", "0",
-        "-c:a", "aac", "-b:a", cfg.audio_bitrate,
+        "-c:a", "aac", "-aac_coder", "fast", "-b:a", cfg.audio_bitrate,  # "fast": ~half the CPU of "twoloop"
         "-f", "hls", "-hls_time", f"{seg / cfg.fps:.6f}", "-hls_segment_type", "fmp4",
         "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out_dir / "seg_%05d.m4s"),
         *hls_list,
@@ -81,7 +91,7 @@ def _command(cfg: EncoderConfig, out_dir: Path, audio_fd: int) -> list[str]:
     ]  # fmt: skip
 
 
-_Item = tuple[bytes, bytes] | None
+_Item = tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]] | None
 
 
 class Encoder:
@@ -125,6 +135,9 @@ class Encoder:
         finally:
             os.close(audio_r)
         self._audio = os.fdopen(audio_w, "wb", buffering=0)
+        if cfg.nice:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self._proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + cfg.nice)
         assert self._proc.stdin is not None
         self._video = self._proc.stdin
         for f in (self._video, self._audio):
@@ -153,13 +166,15 @@ class Encoder:
         """Queue one frame (H x W x 3 uint8) with its audio slice (float32 mono).
 
         Waits up to ``timeout`` seconds for room (the clock only takes as many frames as there is room for, so
-        this normally never waits); False when the encoder is finished or stalled.
+        this normally never waits); False when the encoder is finished or stalled. The arrays are handed over, not
+        copied: the caller must not modify them afterwards.
         """
         if self._finished:
             return False
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        if frame.shape != (self.cfg.height, self.cfg.width, 3):
+            raise ValueError(f"frame shape {frame.shape} != {(self.cfg.height, self.cfg.width, 3)}")
         try:
-            self._queue.put((np.ascontiguousarray(frame).tobytes(), pcm), timeout=timeout)
+            self._queue.put((frame, audio), timeout=timeout)
         except queue.Full:
             return False
         return True
@@ -192,8 +207,11 @@ class Encoder:
             while (item := self._queue.get()) is not None:
                 if self._proc.poll() is not None:
                     break
-                self._video.write(item[0])
-                self._audio.write(item[1])
+                frame, audio = item
+                if self.cfg.stamp_clock:  # ms when the frame leaves for ffmpeg: bench/glass.py reads it back
+                    frame = stamp(frame, round(time.time() * 1000))
+                self._video.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data)
+                self._audio.write((np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").data)
                 self.frames_written += 1
         except (BrokenPipeError, ValueError, OSError) as exc:
             error = f"encoder pipe closed: {exc}"
@@ -209,7 +227,7 @@ class Encoder:
             last = " | ".join(self._stderr) or "no message"
             error = f"ffmpeg exited with code {code}: {last}"
         if error:
-            log.warning("encoder %s failed: %s", self._name, error)
+            log.warning("encoder %s failed: %s", self._name, error, extra={"session_id": self._name})
         self.on_exit(error)
 
     def _read_stderr(self) -> None:

@@ -143,7 +143,11 @@ class TalkingHeadModel(ABC):
 
     @abstractmethod
     def render(self, faces: Sequence[PreparedFace], tokens: TokenArray) -> list[Frame]:
-        """Render one frame per (face, token row) pair, batching across sessions; ``len(faces) == len(tokens)``."""
+        """Render one frame per (face, token row) pair, batching across sessions; ``len(faces) == len(tokens)``.
+
+        Each returned frame is a new (H, W, 3) uint8 RGB array that the caller owns: it is handed to the encoder
+        without a copy, so a model must not return an array it keeps or reuses (a cached frame: return a copy).
+        """
 
     def warmup(self) -> None:  # noqa: B027 - optional hook
         """Load weights / JIT / allocate; called once at server start."""

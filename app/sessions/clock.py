@@ -24,7 +24,10 @@ __all__ = ["FrameClock"]
 log = logging.getLogger(__name__)
 
 #: A live session that fell behind renders at most this many catch-up frames per tick.
-_MAX_CATCH_UP = 12
+_MAX_CATCH_UP = 16
+#: Frames past a segment's end that ffmpeg needs before it lists the segment (the next keyframe, and the audio
+#: that the AAC encoder holds back).
+_CLOSE_FRAMES = 2
 #: Frames of one event session per render call.
 _EVENT_BATCH = 8
 #: ... while live sessions are waiting for their next tick.
@@ -58,10 +61,17 @@ class FrameClock:
             self._thread = None
 
     def add(self, session: Session) -> None:
-        """Start clocking a session; a live session's first slot is the next grid point."""
+        """Start clocking a session.
+
+        A live session starts with a head start: its first segment (plus the frames ffmpeg needs to close it) is
+        due at once, so a player has something to load right after init instead of one segment duration later.
+        From then on the stream runs that constant lead ahead of the wall clock, slot by slot on the shared grid.
+        The lead adds no latency: speech goes into the next free slot, which is rendered as soon as it is due.
+        """
         if session.live:
             period = 1.0 / session.params.fps
-            session.next_due = self._epoch + math.ceil((time.monotonic() - self._epoch) / period) * period
+            grid = self._epoch + math.ceil((time.monotonic() - self._epoch) / period) * period
+            session.next_due = grid - (session.segment_frames + _CLOSE_FRAMES) * period
         session.wake = self.wake
         with self._cond:
             self._sessions[session.id] = session
@@ -118,7 +128,7 @@ class FrameClock:
         try:
             return session.take_frames(slots)
         except Exception as exc:  # a broken session fails alone
-            log.exception("session %s: taking frames failed", session.id)
+            log.exception("session %s: taking frames failed", session.id, extra={"session_id": session.id})
             session.fail(f"motion generation failed: {exc}")
             return None
 
@@ -134,9 +144,12 @@ class FrameClock:
             with metrics.RENDER_SECONDS.time():
                 frames = self._agent.render(faces, tokens)
         except Exception as exc:
-            log.exception("render failed")
-            for b in batches:
-                b.session.fail(f"rendering failed: {exc}")
+            if len(batches) > 1:  # find the culprit: each session's frames alone, so only a broken session fails
+                for b in batches:
+                    self._render([b])
+                return
+            log.exception("render failed", extra={"session_id": batches[0].session.id})
+            batches[0].session.fail(f"rendering failed: {exc}")
             return
         start = 0
         for b in batches:
@@ -144,7 +157,7 @@ class FrameClock:
             try:
                 b.session.deliver(b, frames[start : start + n])
             except Exception as exc:
-                log.exception("session %s: delivering frames failed", b.session.id)
+                log.exception("session %s: frame delivery failed", b.session.id, extra={"session_id": b.session.id})
                 b.session.fail(f"encoding failed: {exc}")
             start += n
 

@@ -14,7 +14,15 @@ import numpy.typing as npt
 
 from app.sessions.errors import AudioError, BadParameterError
 
-__all__ = ["MAX_CHANNELS", "MAX_RATE", "MIN_RATE", "DecodedAudio", "decode_container", "decode_pcm"]
+__all__ = [
+    "MAX_CHANNELS",
+    "MAX_DECODED_SECONDS",
+    "MAX_RATE",
+    "MIN_RATE",
+    "DecodedAudio",
+    "decode_container",
+    "decode_pcm",
+]
 
 MIN_RATE = 4_000
 MAX_RATE = 192_000
@@ -22,6 +30,12 @@ MAX_CHANNELS = 8
 #: Rate ffmpeg decodes compressed containers to (equal to the playback rate, so no second resampling).
 _CONTAINER_RATE = 48_000
 _DECODE_TIMEOUT = 30.0
+#: Default longest audio one container may decode to. It bounds ffmpeg's output: a few kB of WAV claiming 1 Hz
+#: would otherwise expand to gigabytes at 48 kHz.
+MAX_DECODED_SECONDS = 600.0
+#: WAV data sizes from this one up are what streaming writers put in the header when the length is not known in
+#: advance (SoX 0x7FFFF000, ffmpeg 0xFFFFFFFF; others write 0).
+_UNKNOWN_WAV_SIZE = 0x7FFFF000
 
 PcmFormat = Literal["s16le", "f32le"]
 
@@ -55,6 +69,8 @@ def _finish(interleaved: npt.NDArray[np.float32], channels: int, sample_rate: in
 def decode_pcm(data: bytes, sample_rate: int, fmt: PcmFormat = "s16le", channels: int = 1) -> DecodedAudio:
     """Raw little-endian PCM (interleaved when ``channels`` > 1) to mono float32."""
     _check_rate_channels(sample_rate, channels)
+    if _is_wav(data):
+        raise AudioError("the body is a WAV file, not raw PCM; send containers as the audio_chunk file of /feed")
     width = 2 if fmt == "s16le" else 4
     if len(data) % (width * channels):
         raise AudioError(f"{len(data)} bytes is not a whole number of {fmt} frames with {channels} channel(s)")
@@ -65,6 +81,33 @@ def decode_pcm(data: bytes, sample_rate: int, fmt: PcmFormat = "s16le", channels
     return _finish(samples, channels, sample_rate)
 
 
+def _is_wav(data: bytes) -> bool:
+    return data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+
+
+def _check_wav(data: bytes) -> None:
+    """Reject a WAV whose header is cut short, whose data chunk is shorter than declared, or whose rate or channel
+    count is unusable, whatever its sample encoding (integer PCM here, float and others through ffmpeg)."""
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        body = data[pos + 8 : pos + 8 + size]
+        if chunk == b"fmt " and len(body) >= 8:
+            channels, rate = int.from_bytes(body[2:4], "little"), int.from_bytes(body[4:8], "little")
+            try:
+                _check_rate_channels(rate, channels)
+            except BadParameterError as exc:
+                raise BadParameterError(f"unsupported WAV header: {exc.message}") from exc
+        elif chunk == b"data":
+            if 0 < size < _UNKNOWN_WAV_SIZE and len(body) < size:
+                raise AudioError(
+                    f"the WAV file is truncated: its header declares {size} bytes of samples, {len(body)} are present"
+                )
+            return
+        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+    raise AudioError("the WAV file is truncated: its header ends before the sample data")
+
+
 def _decode_wav(data: bytes) -> DecodedAudio | None:
     """Integer-PCM WAV via the stdlib; None for anything it cannot read (float WAV, extensible, ...)."""
     try:
@@ -73,7 +116,6 @@ def _decode_wav(data: bytes) -> DecodedAudio | None:
             raw = w.readframes(n)
     except (wave.Error, EOFError, ValueError):
         return None
-    _check_rate_channels(rate, channels)
     usable = len(raw) - len(raw) % (width * channels)
     raw = raw[:usable]
     if width == 1:
@@ -91,28 +133,36 @@ def _decode_wav(data: bytes) -> DecodedAudio | None:
     return _finish(samples, channels, rate)
 
 
-def decode_container(data: bytes) -> DecodedAudio:
+def decode_container(data: bytes, max_seconds: float = MAX_DECODED_SECONDS) -> DecodedAudio:
     """Any container ffmpeg can decode (WAV, FLAC, OGG/Opus, MP3, WebM, ...), downmixed to mono.
 
-    Integer PCM WAV is read directly; everything else goes through one ffmpeg process, decoded at 48 kHz.
+    Integer PCM WAV is read directly; everything else goes through one ffmpeg process, decoded at 48 kHz and
+    stopped past ``max_seconds`` (an AudioError), so that memory stays bounded whatever the header claims.
     """
     if not data:
         raise AudioError("the audio chunk is empty")
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+    if _is_wav(data):
+        _check_wav(data)
         wav = _decode_wav(data)
         if wav is not None:
             return wav
     cmd = [
         imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-i", "pipe:0", "-vn", "-ac", "1", "-ar", str(_CONTAINER_RATE), "-f", "f32le", "pipe:1",
+        "-i", "pipe:0", "-map", "0:a:0", "-ac", "1", "-ar", str(_CONTAINER_RATE), "-t", str(max_seconds + 1),
+        "-f", "f32le", "pipe:1",
     ]  # fmt: skip
     try:
         proc = subprocess.run(cmd, input=data, capture_output=True, timeout=_DECODE_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as exc:
         raise AudioError("decoding the audio took too long") from exc
     if proc.returncode != 0 or not proc.stdout:
-        reason = proc.stderr.decode(errors="replace").strip().splitlines()
+        stderr = proc.stderr.decode(errors="replace")
+        reason = stderr.strip().splitlines()
         detail = reason[-1] if reason else "no audio stream found"
+        if "matches no streams" in stderr:  # a file ffmpeg reads (an image, a video) but without audio
+            detail = "the file holds no audio stream"
         raise AudioError(f"the audio could not be decoded: {detail}")
     usable = len(proc.stdout) - len(proc.stdout) % 4
+    if usable > max_seconds * _CONTAINER_RATE * 4:
+        raise AudioError(f"the audio is longer than {max_seconds:g} s")
     return _finish(np.frombuffer(proc.stdout[:usable], dtype="<f4").copy(), 1, _CONTAINER_RATE)

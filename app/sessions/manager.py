@@ -52,6 +52,7 @@ class SessionManager:
     async def start(self) -> None:
         self.settings.hls_root.mkdir(parents=True, exist_ok=True)
         self.clock.start()
+        metrics.SESSIONS.track(self.session_states)
         for coro in (self._sweep_loop(), self._watch_loop()):
             task = asyncio.create_task(coro)
             self._tasks.add(task)
@@ -65,8 +66,9 @@ class SessionManager:
                 await task
         self._tasks.clear()
         for session_id in list(self._sessions):
-            await self.delete(session_id)
+            await self.delete(session_id, "closed at shutdown")
         self.clock.close()
+        metrics.SESSIONS.untrack(self.session_states)
 
     # -- sessions --------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -74,6 +76,10 @@ class SessionManager:
 
     def sessions(self) -> list[Session]:
         return list(self._sessions.values())
+
+    def session_states(self) -> list[str]:
+        """The state of every session (for the ``talkstream_sessions`` gauge, read at scrape time)."""
+        return [s.state.value for s in self.sessions() if s.state is not State.CLOSED]
 
     def get(self, session_id: str) -> Session:
         """The session, or :class:`SessionNotFoundError`."""
@@ -119,6 +125,9 @@ class SessionManager:
                 audio_bitrate=self.settings.audio_bitrate,
                 preset=self.settings.x264_preset,
                 crf=self.settings.x264_crf,
+                threads=1 if params.mode == "live" else 0,  # live encoders share the cores; event wants them all
+                nice=self.settings.encoder_nice,
+                stamp_clock=self.settings.stamp_clock,
             )
             directory = self.settings.hls_root / session_id
             encoder = await asyncio.to_thread(_start_encoder, cfg, directory, session_id, params.fps)
@@ -132,13 +141,27 @@ class SessionManager:
                 max_chunk_seconds=self.settings.max_chunk_seconds,
                 overlap=self.settings.overlap,
             )
-            encoder.on_exit = session.on_encoder_exit
+            encoder.on_exit = lambda error: self._encoder_exited(session, error)
             self._sessions[session_id] = session
         finally:
             self._creating.discard(session_id)
         self.clock.add(session)
-        log.info("session %s created (%s mode, face by %s)", session_id, params.mode, face.info.detector)
+        log.info("session %s created: %s mode, %d fps, face by %s", session_id, params.mode, params.fps,
+                 face.info.detector, extra={"session_id": session_id})  # fmt: skip
         return session
+
+    def _encoder_exited(self, session: Session, error: str | None) -> None:
+        """From the encoder's writer thread, once per session: settle and log how it ended."""
+        if session.state is not State.ERROR:  # already failed (the encoder was killed): keep the first reason
+            session.on_encoder_exit(error)
+        extra = {"session_id": session.id}
+        if session.state is State.COMPLETE:
+            metrics.SESSIONS_FINISHED.labels("complete").inc()
+            log.info("session %s complete: %d frames written, %d of speech", session.id, session.frames_out,
+                     session.speech_frames, extra=extra)  # fmt: skip
+        elif session.state is State.ERROR:
+            metrics.SESSIONS_FINISHED.labels("error").inc()
+            log.warning("session %s failed: %s", session.id, session.last_error, extra=extra)
 
     def _claim_id(self, session_id: str | None) -> str:
         if len(self._sessions) + len(self._creating) >= self.settings.max_sessions:
@@ -155,14 +178,15 @@ class SessionManager:
         self._creating.add(session_id)
         return session_id
 
-    async def delete(self, session_id: str) -> None:
+    async def delete(self, session_id: str, reason: str = "deleted") -> None:
         """Stop the session and remove its files; unknown ids raise :class:`SessionNotFoundError`."""
         session = self._sessions.pop(session_id, None)
         if session is None:
             raise SessionNotFoundError(f"session {session_id!r} not found")
+        state = session.state.value
         self.clock.remove(session)
         await asyncio.to_thread(_close_and_remove, session)
-        log.info("session %s removed", session_id)
+        log.info("session %s %s (was %s), files removed", session_id, reason, state, extra={"session_id": session_id})
 
     def schedule_flush(self, session: Session) -> None:
         """Live mode: after a feed, process a partial window if no more audio comes for ``flush_after``."""
@@ -186,23 +210,21 @@ class SessionManager:
     async def sweep(self) -> list[str]:
         """Remove sessions idle past the inactivity timeout and finished ones past their linger time."""
         now = time.monotonic()
-        expired = [
-            s.id
-            for s in self.sessions()
-            if now - s.last_activity > self.settings.inactivity_timeout
-            or (s.finished_at is not None and now - s.finished_at > self.settings.finished_linger)
-        ]
-        for session_id in expired:
+        expired: dict[str, str] = {}
+        for s in self.sessions():
+            if s.finished_at is not None and now - s.finished_at > self.settings.finished_linger:
+                expired[s.id] = f"expired ({now - s.finished_at:.0f} s after it ended)"
+            elif now - s.last_activity > self.settings.inactivity_timeout:
+                expired[s.id] = f"expired ({now - s.last_activity:.0f} s without activity)"
+        for session_id, reason in expired.items():
             with contextlib.suppress(SessionNotFoundError):
-                await self.delete(session_id)
-        return expired
+                await self.delete(session_id, reason)
+        return list(expired)
 
     async def _watch_loop(self) -> None:
         while True:
             await asyncio.sleep(_WATCH_INTERVAL)
             sessions = [s for s in self.sessions() if s.state is not State.CLOSED]
-            for state in State:
-                metrics.SESSIONS.labels(state.value).set(sum(s.state is state for s in sessions))
             if sessions:
                 try:
                     await asyncio.to_thread(_refresh_all, sessions)

@@ -76,10 +76,11 @@ class AudioInput:
     fmt: PcmFormat = "s16le"
     channels: int = 1
 
-    def decode(self) -> DecodedAudio:
+    def decode(self, max_seconds: float) -> DecodedAudio:
+        """Decode to mono float32; a container stops decoding past ``max_seconds`` (checked by the caller)."""
         if self.raw:
             return decode_pcm(self.data, self.sample_rate, self.fmt, self.channels)
-        return decode_container(self.data)
+        return decode_container(self.data, max_seconds=max_seconds + 1.0)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class Session:
             )
 
     def _apply(self, audio: AudioInput, final: bool, arrived: float) -> FeedResult:
-        decoded = audio.decode() if audio.data or not final else None
+        decoded = audio.decode(self._max_chunk) if audio.data or not final else None
         if decoded is not None and decoded.samples.size == 0:
             if not final:
                 raise AudioError("the audio chunk holds no samples")

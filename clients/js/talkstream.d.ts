@@ -69,6 +69,8 @@ export interface InitResponse {
   status: 'success';
   session_id: string;
   hls_url: string;
+  /** When the server signs HLS URLs: the ISO-8601 time `hls_url` stops working (/status gives a fresh one). */
+  hls_url_expires_at?: string | null;
   status_url: string;
   message: string;
   mode: SessionMode;
@@ -104,6 +106,7 @@ export interface StatusResponse {
   last_error: string | null;
   mode: SessionMode;
   hls_url: string;
+  hls_url_expires_at?: string | null;
   params: Record<string, unknown>;
   latency: { count: number; p50: number | null; p95: number | null };
   face: { detector: string; faces_found: number; notes: string | string[] | null };

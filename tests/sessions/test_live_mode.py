@@ -61,7 +61,8 @@ def test_live_stream_keeps_growing_through_pauses(server: RunningServer) -> None
     total = (st["speech_frames"] + st["idle_frames"]) / 25
     assert seq == 0  # a few seconds fit in the sliding window: every segment is still listed
     assert abs(sum(durations) - total) < 0.02  # the timeline has no holes: listed time == frames written
-    assert total <= elapsed + 0.5  # paced to the wall clock: never ahead of real time
+    head_start = (13 + 2) / 25  # the first segment and the 2 frames that close it are rendered at once
+    assert total <= elapsed + head_start + 0.1  # paced to the wall clock: ahead only by the head start
     assert (server.hls_root / sid / "index.m3u8").read_text().rstrip().endswith("#EXT-X-ENDLIST")
     assert st["latency"]["count"] > 0 and st["latency"]["p95"] is not None
 

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
-from app.api.deps import ManagerDep, SessionDep, SettingsDep, require_api_key
+from app.api.deps import HLSUrlsDep, ManagerDep, SessionDep, SettingsDep, require_api_key
 from app.api.schemas import (
     DeleteResponse,
     ErrorResponse,
     FeedResponse,
+    HLSUrlResponse,
     InitResponse,
     InterruptResponse,
     StatusResponse,
 )
+from app.hls.signing import PlaylistUrl
 from app.sessions.decode import MAX_CHANNELS, MAX_RATE, MIN_RATE, PcmFormat
-from app.sessions.errors import BadParameterError, TooLargeError
+from app.sessions.errors import AudioError, BadParameterError, TooLargeError
 from app.sessions.session import AudioInput, FeedResult, Session, SessionParams
 
 __all__ = ["router"]
 
+log = logging.getLogger(__name__)
+
 PREFIX = "/api/audio-driven/chunked"
+_MAX_URL_TTL = 7 * 86400
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -41,8 +49,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix=PREFIX, tags=["sessions"], dependencies=[Depends(require_api_key)], responses=_ERRORS)
 
 
-def _hls_url(session_id: str) -> str:
-    return f"/hls/{session_id}/index.m3u8"
+def _expires_at(url: PlaylistUrl) -> str | None:
+    return None if url.expires_at is None else datetime.fromtimestamp(url.expires_at, UTC).isoformat()
 
 
 def _json_list(name: str, raw: str | None, length: int) -> tuple[float, ...] | None:
@@ -51,13 +59,13 @@ def _json_list(name: str, raw: str | None, length: int) -> tuple[float, ...] | N
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise BadParameterError(f"{name} must be a JSON array of {length} numbers, got {raw!r}") from exc
+        raise BadParameterError(f"{name} must be a JSON array of {length} finite numbers, got {raw!r}") from exc
     if (
         not isinstance(value, list)
         or len(value) != length
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
     ):
-        raise BadParameterError(f"{name} must be a JSON array of {length} numbers, got {raw!r}")
+        raise BadParameterError(f"{name} must be a JSON array of {length} finite numbers, got {raw!r}")
     return tuple(float(v) for v in value)
 
 
@@ -72,6 +80,7 @@ async def _read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
 async def init_session(
     manager: ManagerDep,
     settings: SettingsDep,
+    urls: HLSUrlsDep,
     image: Annotated[
         UploadFile | None, File(description="Face image (PNG, JPEG, WebP...); default face if absent")
     ] = None,
@@ -117,9 +126,11 @@ async def init_session(
     if data is not None and not data and image is not None and not image.filename:
         data = None  # an empty file field from a form with no file chosen: use the default face
     session = await manager.create(params, data, session_id)
+    url = urls.playlist(session.id)
     return InitResponse(
         session_id=session.id,
-        hls_url=_hls_url(session.id),
+        hls_url=url.path,
+        hls_url_expires_at=_expires_at(url),
         status_url=f"{PREFIX}/status/{session.id}",
         message=f"session created ({mode} mode); feed audio to {PREFIX}/feed",
         mode=mode,
@@ -161,7 +172,16 @@ async def feed(
     audio = AudioInput(data, raw=raw, sample_rate=session.params.audio_sample_rate)
     result = await session.feed(audio, final)
     manager.schedule_flush(session)
+    _log_feed(session, result)
     return _feed_response(session, result)
+
+
+def _log_feed(session: Session, result: FeedResult) -> None:
+    extra = {"session_id": session.id}
+    log.debug("session %s: %.3f s of audio accepted", session.id, result.accepted_seconds, extra=extra)
+    if result.is_final:
+        log.info("session %s: final chunk received (%.3f s of audio in all)", session.id,
+                 result.total_audio_seconds, extra=extra)  # fmt: skip
 
 
 def _looks_raw(content_type: str | None, data: bytes) -> bool:
@@ -195,6 +215,12 @@ async def feed_raw(
     is_final: Annotated[bool, Query(description="Last chunk: ends the stream")] = False,
 ) -> FeedResponse:
     """Raw little-endian PCM as the body, for streaming clients (no multipart, no container)."""
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype.startswith(("multipart/", "application/json", "text/")):
+        # a form, JSON or text is never PCM (curl --data-binary's default form-urlencoded label is tolerated)
+        raise AudioError(
+            f"Content-Type {ctype} is not raw PCM; send samples as application/octet-stream, or files to /feed"
+        )
     rate = sample_rate if sample_rate is not None else session.params.audio_sample_rate
     if not MIN_RATE <= rate <= MAX_RATE:
         raise BadParameterError(f"sample_rate must be between {MIN_RATE} and {MAX_RATE} Hz, got {rate}")
@@ -209,22 +235,43 @@ async def feed_raw(
     audio = AudioInput(bytes(body), raw=True, sample_rate=rate, fmt=fmt, channels=channels)
     result = await session.feed(audio, is_final)
     manager.schedule_flush(session)
+    _log_feed(session, result)
     return _feed_response(session, result)
 
 
 @router.get("/status/{session_id}", response_model=StatusResponse, summary="Session status")
-async def status(session: SessionDep, manager: ManagerDep) -> StatusResponse:
-    """State, counters, latency and effective parameters of a session."""
+async def status(session: SessionDep, manager: ManagerDep, urls: HLSUrlsDep) -> StatusResponse:
+    """State, counters, latency and effective parameters of a session (and a fresh signed HLS URL)."""
     model = manager.agent.model
     data = session.status(model.name, model.unused_params)
-    data["hls_url"] = _hls_url(session.id)
+    url = urls.playlist(session.id)
+    data["hls_url"], data["hls_url_expires_at"] = url.path, _expires_at(url)
     return StatusResponse.model_validate(data)
+
+
+@router.get("/hls_url/{session_id}", response_model=HLSUrlResponse, summary="A fresh viewer URL (signed HLS)")
+async def hls_url(
+    session: SessionDep,
+    urls: HLSUrlsDep,
+    ttl: Annotated[
+        int | None, Query(ge=10, le=_MAX_URL_TTL, description="Seconds the URL stays valid; default the server's")
+    ] = None,
+) -> HLSUrlResponse:
+    """The session's playlist URL for a viewer; when signing is on, valid for ``ttl`` seconds."""
+    url = urls.playlist(session.id, ttl)
+    log.debug(
+        "session %s: viewer URL minted (expires %s)", session.id, url.expires_at, extra={"session_id": session.id}
+    )
+    return HLSUrlResponse(session_id=session.id, hls_url=url.path, hls_url_expires_at=_expires_at(url))
 
 
 @router.post("/interrupt/{session_id}", response_model=InterruptResponse, summary="Drop queued speech (barge-in)")
 async def interrupt(session: SessionDep) -> InterruptResponse:
     """Drop queued and pending speech; a live session returns to idle at the next frame."""
     dropped = await session.interrupt()
+    log.info(
+        "session %s interrupted: %.3f s of speech dropped", session.id, dropped, extra={"session_id": session.id}
+    )
     return InterruptResponse(session_id=session.id, dropped_seconds=round(dropped, 6))
 
 

@@ -8,7 +8,9 @@ Face analysis (MediaPipe face mesh, Haar + template fallback) → a rig of landm
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
 import cv2
@@ -69,6 +71,8 @@ class BuiltinModel(TalkingHeadModel):
         # OpenCV's own thread pool spins against torch's on a small CPU (a 4x slowdown of single-frame renders was
         # measured on 2 cores); frames are small, so OpenCV runs single-threaded and torch owns the parallelism.
         cv2.setNumThreads(1)
+        # ... and frames are composited in parallel instead, one per core (the GIL is released in the heavy parts).
+        self._pool = ThreadPoolExecutor(max(1, min(4, len(os.sched_getaffinity(0)))), thread_name_prefix="compose")
 
     def prepare_face(self, image: Frame, crop: bool, output_size: int) -> PreparedFace:
         found = analyse_face(image, crop, output_size)
@@ -79,11 +83,14 @@ class BuiltinModel(TalkingHeadModel):
 
     def render(self, faces: Sequence[PreparedFace], tokens: TokenArray) -> list[Frame]:
         data = [_data(f) for f in faces]
-        return render_batch(data, tokens)
+        return render_batch(data, tokens, self._pool.map if len(data) > 1 else map)
 
     def warmup(self) -> None:
         face = self.prepare_face(default_face_image(), True, 128)
         self.render([face], zeros(2))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _data(face: PreparedFace) -> RenderData:

@@ -3,7 +3,8 @@
 Per face, once (:func:`prepare_render`):
 
 * a thin-plate spline over the rig's control points is solved and evaluated on a coarse grid over the region that
-  may move, giving a fixed basis: per frame, the displacement field is ONE matrix product (grid x control points);
+  may move, giving a fixed basis: per frame, the displacement field is ONE matrix product (moving control points x
+  grid; the fixed border points contribute nothing and are left out of it);
 * the mouth interior of the photo is filled with lip colour (so that the warp can close an open mouth), its teeth,
   if it shows any, are kept as a layer, and an eyes-closed copy of the eye regions is made for blinks.
 
@@ -15,6 +16,7 @@ inside the current inner-lip contour with soft edges.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -48,15 +50,17 @@ class RenderData:
     source: Frame  # the photo with the mouth interior filled with lip colour
     closed_eyes: Frame  # ``source`` with both eyes closed (lids drawn over the openings)
     eye_masks: list[tuple[tuple[int, int, int, int], npt.NDArray[np.float32]]]  # per eye: box, soft mask
-    basis: torch.Tensor  # (GRID*GRID, N) thin-plate basis over the region of interest
+    basis: torch.Tensor  # (M, GRID*GRID) thin-plate basis of the M moving control points over the region of interest
     teeth: Teeth | None  # (x, y) origin, patch, alpha: the photo's own teeth, if it shows them
     lip_colour: npt.NDArray[np.float32]
     teeth_colour: npt.NDArray[np.float32]
-    pixel_grid: tuple[F32, F32]  # x and y coordinates of every pixel of the region of interest
+    coarse_grid: F32  # (GRID, GRID, 2) pixel coordinates of the coarse grid's points
+    edge_fix: list[tuple[tuple[slice, slice], F32]]  # where resizing the coarse grid clamps: the missing offsets
 
 
-def _tps_basis(ctrl: npt.NDArray[np.float64], roi: tuple[int, int, int, int]) -> torch.Tensor:
-    """Basis B with field(grid) = B @ displacement(ctrl), for a thin-plate spline through the control points."""
+def _tps_basis(ctrl: npt.NDArray[np.float64], roi: tuple[int, int, int, int], moving: int) -> torch.Tensor:
+    """Basis B with field(grid) = displacement(ctrl[:moving]).T @ B, for a thin-plate spline through the control
+    points whose others (``ctrl[moving:]``) stay fixed. Stored (moving, grid): per frame it is read once, whole."""
     x0, y0, x1, y1 = roi
     scale = max(x1 - x0, y1 - y0)
     c = (ctrl - [x0, y0]) / scale
@@ -78,7 +82,7 @@ def _tps_basis(ctrl: npt.NDArray[np.float64], roi: tuple[int, int, int, int]) ->
     gy = ((np.arange(GRID) + 0.5) * (y1 - y0) / GRID - 0.5) / scale
     g = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
     design = np.concatenate([kernel(g, c), np.ones((len(g), 1)), g], axis=1)
-    return torch.from_numpy((design @ inv).astype(np.float32))
+    return torch.from_numpy(np.ascontiguousarray((design @ inv)[:, :moving].T, dtype=np.float32))
 
 
 def _poly(points: npt.NDArray[np.float64], shape: tuple[int, ...], offset: tuple[float, float]) -> U8:
@@ -147,18 +151,40 @@ def prepare_render(image: Frame, landmarks: npt.NDArray[np.float32], rig: FaceRi
         source=filled,
         closed_eyes=closed,
         eye_masks=eye_masks,
-        basis=_tps_basis(rig.base[:, :2], rig.roi),
+        basis=_tps_basis(rig.base[:, :2], rig.roi, rig.n_moving),
         teeth=teeth,
         lip_colour=lip_colour,
         teeth_colour=teeth_colour,
-        pixel_grid=_pixel_grid(rig.roi),
+        coarse_grid=(grid := _coarse_grid(rig.roi)),
+        edge_fix=_edge_fix(grid, rig.roi),
     )
 
 
-def _pixel_grid(roi: tuple[int, int, int, int]) -> tuple[F32, F32]:
+def _coarse_grid(roi: tuple[int, int, int, int]) -> F32:
+    """Pixel coordinates of the coarse grid's points: cell centres, as ``cv2.resize`` places its samples."""
     x0, y0, x1, y1 = roi
-    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    return gx, gy
+    gx = x0 + (np.arange(GRID) + 0.5) * (x1 - x0) / GRID - 0.5
+    gy = y0 + (np.arange(GRID) + 0.5) * (y1 - y0) / GRID - 0.5
+    grid: F32 = np.stack(np.meshgrid(gx, gy), axis=-1).astype(np.float32)
+    return grid
+
+
+def _edge_fix(grid: F32, roi: tuple[int, int, int, int]) -> list[tuple[tuple[slice, slice], F32]]:
+    """Bilinear upsampling of the coarse grid's coordinates reproduces every pixel's own coordinates exactly,
+    except within half a cell of the region's edges, where ``cv2.resize`` clamps to the outermost samples. This is
+    what those edge bands lack: added there after resizing, the map is exact everywhere."""
+    x0, y0, x1, y1 = roi
+    w, h = x1 - x0, y1 - y0
+    exact = np.stack(np.meshgrid(np.arange(x0, x1), np.arange(y0, y1)), axis=-1).astype(np.float32)
+    missing = exact - cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR)
+    bx, by = int(np.ceil(w / GRID / 2)) + 1, int(np.ceil(h / GRID / 2)) + 1
+    bands = [
+        (slice(0, by), slice(0, w)),
+        (slice(h - by, h), slice(0, w)),
+        (slice(by, h - by), slice(0, bx)),
+        (slice(by, h - by), slice(w - bx, w)),
+    ]
+    return [(band, np.ascontiguousarray(missing[band])) for band in bands]
 
 
 def _colours_at(image: Frame, points: F32) -> F32:
@@ -176,10 +202,10 @@ def _forward_fields(faces: list[RenderData], disp: list[npt.NDArray[np.float64]]
     for i, f in enumerate(faces):
         groups.setdefault(id(f), []).append(i)
     for idx in groups.values():
-        face = faces[idx[0]]
-        d = torch.from_numpy(np.stack([disp[i] for i in idx], axis=2).astype(np.float32))  # (N, 2, k)
-        field = face.basis @ d.reshape(d.shape[0], -1)  # (G*G, 2k)
-        out[idx] = field.reshape(GRID, GRID, 2, len(idx)).permute(3, 2, 0, 1)
+        basis = faces[idx[0]].basis
+        d = np.stack([disp[i][: len(basis)].T for i in idx]).astype(np.float32)  # (k, 2, M)
+        field = torch.from_numpy(d.reshape(-1, len(basis))) @ basis  # (2k, G*G)
+        out[idx] = field.reshape(len(idx), 2, GRID, GRID)
     return out
 
 
@@ -200,8 +226,15 @@ def _invert(fwd: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     return back
 
 
-def render_batch(faces: list[RenderData], tokens: TokenArray) -> list[Frame]:
-    """Render one frame per (face, token row)."""
+Mapper = Callable[[Callable[[int], Frame], Iterable[int]], Iterator[Frame]]
+
+
+def render_batch(faces: list[RenderData], tokens: TokenArray, map_frames: Mapper = map) -> list[Frame]:
+    """Render one frame per (face, token row).
+
+    The fields of the whole batch are computed together; the per-frame compositing (remap, mouth) is run through
+    ``map_frames``, e.g. a thread pool's ``map``: OpenCV and NumPy release the GIL for the heavy parts.
+    """
     targets = [f.rig.targets(tokens[i : i + 1])[0] for i, f in enumerate(faces)]
     disp = [t - f.rig.base[:, :2] for t, f in zip(targets, faces, strict=True)]
     with torch.inference_mode():
@@ -210,20 +243,24 @@ def render_batch(faces: list[RenderData], tokens: TokenArray) -> list[Frame]:
             [[2.0 / (f.rig.roi[2] - f.rig.roi[0]), 2.0 / (f.rig.roi[3] - f.rig.roi[1])] for f in faces]
         )
         back = _invert(fwd, scales).permute(0, 2, 3, 1).contiguous().numpy()  # (B, G, G, 2) pixels
-    return [_compose(f, back[i], targets[i], tokens[i]) for i, f in enumerate(faces)]
+    return list(map_frames(lambda i: _compose(faces[i], back[i], targets[i], tokens[i]), range(len(faces))))
 
 
 def _compose(
     face: RenderData, back: npt.NDArray[np.float32], target: npt.NDArray[np.float64], row: TokenArray
 ) -> Frame:
     x0, y0, x1, y1 = face.rig.roi
-    w, h = x1 - x0, y1 - y0
-    field = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
-    gx, gy = face.pixel_grid
-    map_x, map_y = gx + field[..., 0], gy + field[..., 1]
+    # where each output pixel samples the source: upsampled from the coarse grid in one resize (see _edge_fix)
+    where: F32 = np.asarray(
+        cv2.resize(face.coarse_grid + back, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR), dtype=np.float32
+    )
+    for band, missing in face.edge_fix:
+        where[band] += missing
     src = _with_blink(face, float(row[Token.BLINK_L]), float(row[Token.BLINK_R]))
     out = face.source.copy()
-    out[y0:y1, x0:x1] = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # one two-channel map, no second map (the stubs lack map2=None)
+    warped = cv2.remap(src, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
+    out[y0:y1, x0:x1] = warped
     _draw_mouth(face, out, target, float(row[Token.JAW_OPEN]))
     return out
 

@@ -95,6 +95,11 @@ class FaceRig:
     inner_upper: npt.NDArray[np.int64]  # control indices of the inner lip contours (for compositing)
     inner_lower: npt.NDArray[np.int64]
 
+    @property
+    def n_moving(self) -> int:
+        """Control points that may move come first; the fixed border points after them never do."""
+        return len(self.base) - 4 * N_BORDER_SIDE
+
     def targets(self, tokens: TokenArray) -> F64:
         """Control-point positions (n, N, 2) in output pixels for token rows (n, N_TOKENS)."""
         t = tokens.astype(np.float64)
@@ -105,7 +110,7 @@ class FaceRig:
         gap = np.clip(jaw, 0, 1) * (1 - np.clip(press, 0, 1)) * _MAX_GAP * mw * (1 + 0.15 * rnd)
         du = np.zeros((n, len(self.base)))
         dv = self.w_jaw * (gap * self.prof - self.src_gap) - self.w_lift * gap * self.prof
-        du += self.w_lips * self.u * (-0.5 * rnd + 0.26 * spr + 0.06 * smile)
+        du += self.w_lips * self.u * (-0.58 * rnd + 0.3 * spr + 0.06 * smile)
         dv += self.outer_sign * mw * (0.05 * rnd - 0.035 * press)
         dv -= self.corner * mw * (0.03 * spr + 0.06 * smile)
         dv -= self.brow * self.face_height * 0.035 * t[:, Token.BROW, None]

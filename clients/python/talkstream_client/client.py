@@ -145,7 +145,11 @@ class _BaseClient:
 
     @property
     def hls_url(self) -> str:
-        """Absolute URL of the session's HLS playlist, for hls.js, Safari, ffplay or VLC."""
+        """Absolute URL of the session's HLS playlist, for hls.js, Safari, ffplay or VLC.
+
+        The URL the server returned from init or the latest status call (signed URLs expire; every status answer
+        carries a fresh one). For a session attached by id, call status first when the server signs its URLs.
+        """
         session_id = self._require_session()
         path = self._hls_path or f"/hls/{session_id}/index.m3u8"
         return f"{self.base_url}{path}"
@@ -160,6 +164,11 @@ class _BaseClient:
         if self._session_id is None:
             raise NoSessionError("no session: call init_session() first", code="no_session")
         return self._session_id
+
+    def _note_hls_url(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("hls_url"):
+            self._hls_path = str(body["hls_url"])
+        return body
 
     def _remember(self, body: dict[str, Any]) -> None:
         self._session_id = str(body["session_id"])
@@ -424,7 +433,7 @@ class Client(_BaseClient):
 
     def status(self) -> dict[str, Any]:
         """``GET /status``: state, counters, latency and effective parameters of the session."""
-        return self._send(self._session_request("GET", "status"))
+        return self._note_hls_url(self._send(self._session_request("GET", "status")))
 
     def wait_until_complete(self, timeout: float | None = None, poll_interval: float = 0.25) -> dict[str, Any]:
         """Poll :meth:`status` until the stream is complete (after the final chunk); returns the last status.
@@ -575,7 +584,7 @@ class AsyncClient(_BaseClient):
 
     async def status(self) -> dict[str, Any]:
         """``GET /status`` of the session; see :meth:`Client.status`."""
-        return await self._send(self._session_request("GET", "status"))
+        return self._note_hls_url(await self._send(self._session_request("GET", "status")))
 
     async def wait_until_complete(self, timeout: float | None = None, poll_interval: float = 0.25) -> dict[str, Any]:
         """Poll the status until the stream is complete; see :meth:`Client.wait_until_complete`."""
