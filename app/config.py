@@ -36,11 +36,19 @@ class Settings(BaseSettings):
 
     # Encoder / HLS
     segment_seconds: float = Field(
-        default=0.5,
-        ge=0.5,
+        default=0.32,
+        ge=0.2,
         le=10,
-        description="Target segment length; rounded UP to whole frames (0.52 s = 13 frames at 25 fps). At least "
-        "0.5 s, because ffmpeg writes EXT-X-TARGETDURATION as the ROUNDED longest segment (0 for 0.48 s).",
+        description="Live sessions: target segment length, rounded UP to whole frames (0.32 s = 8 frames at 25 fps). "
+        "Short segments are what keeps a chunk's first frame near its arrival in the playlist (a frame waits for the "
+        "end of its segment). ffmpeg writes EXT-X-TARGETDURATION as the ROUNDED longest segment (0 below 0.5 s); "
+        "playlists are served with 1 instead, as HLS requires.",
+    )
+    event_segment_seconds: float = Field(
+        default=1.0,
+        ge=0.2,
+        le=10,
+        description="Event-mode sessions: target segment length (latency does not matter there; fewer files do).",
     )
     playlist_type: Literal["event", "sliding"] = Field(
         default="sliding",
@@ -95,6 +103,7 @@ class Settings(BaseSettings):
     def _empty_key_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    def segment_frames(self, fps: int) -> int:
+    def segment_frames(self, fps: int, live: bool = True) -> int:
         """Whole frames per HLS segment at ``fps`` (every segment starts with a keyframe)."""
-        return max(1, math.ceil(self.segment_seconds * fps - 1e-9))
+        seconds = self.segment_seconds if live else self.event_segment_seconds
+        return max(1, math.ceil(seconds * fps - 1e-9))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import socket
@@ -13,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -137,6 +140,37 @@ def feed_raw(client: httpx.Client, sid: str, audio: npt.NDArray[np.float32], sr:
         content=audio.astype("<f4").tobytes(),
     )
     r.raise_for_status()
+
+
+class LightClient:
+    """A minimal keep-alive HTTP client (http.client) for load generation: the server shares this machine's cores
+    with the benchmark, so the feeders must cost as little CPU as possible (httpx costs ~10x more per request)."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self._conn = http.client.HTTPConnection(host, int(port), timeout=120)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        self._conn.request(method, path, body=body)
+        response = self._conn.getresponse()
+        return response.status, response.read()
+
+    def feed_raw(self, sid: str, audio: npt.NDArray[np.float32], sr: int, final: bool = False) -> None:
+        """Raw f32le PCM to ``/feed/{sid}``; raises on any answer but 200."""
+        query = f"sample_rate={sr}&format=f32le&is_final={str(final).lower()}"
+        status, body = self.request("POST", f"{API}/feed/{sid}?{query}", audio.astype("<f4").tobytes())
+        if status != 200:
+            raise RuntimeError(f"feed answered {status}: {body[:200]!r}")
+
+    def status(self, sid: str) -> dict[str, Any]:
+        code, body = self.request("GET", f"{API}/status/{sid}")
+        if code != 200:
+            raise RuntimeError(f"status answered {code}: {body[:200]!r}")
+        out: dict[str, Any] = json.loads(body)
+        return out
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def table(title: str, rows: Sequence[tuple[str, str, str]]) -> str:

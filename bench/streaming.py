@@ -10,7 +10,7 @@ real HTTP, real ffmpeg) except the floor and batching figures, which call the mo
 (c) live, for each session count: every session is fed 200 ms chunks of speech at real-time pace for D s.
     Latency: a chunk's arrival → its first frame listed in the playlist (the server measures it; the worst
     session's p50 / p95). Stall: how far any session's stream fell behind the wall clock at any time (sampled from
-    /status twice a second; one frame slot is 0.04 s). Contiguous: every listed segment follows the previous one.
+    /status every second; one frame slot is 0.04 s). Contiguous: every listed segment follows the previous one.
     CPU (server + its ffmpeg processes) per session-second; memory (RSS, and per session beyond the first).
 (d) the floor, measured in the same run: the warp alone (the model's batched render of the same kind of frames)
     and ffmpeg alone (those frames through the same encoder, paced at 25 fps), as CPU per session-second; the
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import API, FACES, Server, feed_raw, running_server, speech, table
+from bench.common import API, FACES, LightClient, Server, _proc_cpu, running_server, speech, table
 
 SR = 24_000
 FPS = 25
@@ -83,7 +83,12 @@ def bench_event(server: Server, seconds: float) -> dict[str, float]:
     start = time.monotonic()
     with server.client() as c:
         for pos in range(0, len(audio), SR):
-            feed_raw(c, sid, audio[pos : pos + SR], SR, final=pos + SR >= len(audio))
+            final = pos + SR >= len(audio)
+            params = {"sample_rate": SR, "format": "f32le", "is_final": str(final).lower()}
+            body = audio[pos : pos + SR].astype("<f4").tobytes()
+            while (r := c.post(f"{API}/feed/{sid}", params=params, content=body)).status_code == 429:
+                time.sleep(0.05)  # more than TALKSTREAM_MAX_QUEUED_SECONDS ahead: wait as a client would
+            r.raise_for_status()
         fed = time.monotonic() - start
         while _status(server, sid)["status"] not in ("complete", "error"):
             time.sleep(0.01)
@@ -96,13 +101,22 @@ def bench_event(server: Server, seconds: float) -> dict[str, float]:
 def _feed_realtime(server: Server, sid: str, seconds: float, chunk: float, seed: int) -> None:
     audio = speech(seconds, SR, seed=seed)
     step = round(chunk * SR)
+    client = LightClient(server.url)
     start = time.monotonic()
-    with server.client() as c:
-        for i, pos in enumerate(range(0, len(audio), step)):
-            feed_raw(c, sid, audio[pos : pos + step], SR)
-            delay = start + (i + 1) * chunk - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+    for i, pos in enumerate(range(0, len(audio), step)):
+        client.feed_raw(sid, audio[pos : pos + step], SR)
+        delay = start + (i + 1) * chunk - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    client.close()
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def _server_cpu(server: Server) -> float:
+    return _proc_cpu(server.proc.pid)
 
 
 def _lag(st: dict[str, Any]) -> float:
@@ -121,22 +135,25 @@ def _contiguous(server: Server, sid: str) -> bool:
 def bench_live(server: Server, seconds: float, sessions: int) -> dict[str, float]:
     ids = [str(_init(server, mode="live", chunk_duration="0.2", seed=str(i))["session_id"]) for i in range(sessions)]
     time.sleep(1.0)  # let the streams settle into their clock
-    first = {sid: _lag(_status(server, sid)) for sid in ids}
+    poller = LightClient(server.url)
+    first = {sid: _lag(poller.status(sid)) for sid in ids}
     worst = {sid: 0.0 for sid in ids}
-    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    cpu0, own0, client0, t0 = server.cpu_seconds(), _server_cpu(server), _cpu(), time.monotonic()
     threads = [
         threading.Thread(target=_feed_realtime, args=(server, sid, seconds, 0.2, i)) for i, sid in enumerate(ids)
     ]
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
-        time.sleep(0.5)
+        time.sleep(1.0)
         for sid in ids:
-            worst[sid] = max(worst[sid], _lag(_status(server, sid)) - first[sid])
+            worst[sid] = max(worst[sid], _lag(poller.status(sid)) - first[sid])
     cpu, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
+    own, client = _server_cpu(server) - own0, _cpu() - client0
     rss = server.rss_mb()
     time.sleep(1.0)  # the last chunks reach the playlist
-    stats = [_status(server, sid) for sid in ids]
+    stats = [poller.status(sid) for sid in ids]
+    poller.close()
     contiguous = all(_contiguous(server, sid) for sid in ids)
     _delete(server, *ids)
     return {
@@ -147,13 +164,11 @@ def bench_live(server: Server, seconds: float, sessions: int) -> dict[str, float
         "contiguous": contiguous,
         "errors": sum(s["status"] == "error" for s in stats),
         "cpu_per_session_second": cpu / (wall * sessions),
+        "cores_server": own / wall,  # the Python process alone
+        "cores_ffmpeg": (cpu - own) / wall,
+        "cores_bench_client": client / wall,  # this process: feeding and polling, on the same two cores
         "rss_mb": rss,
     }
-
-
-# -- (d) the floor, (e) batching -----------------------------------------------------------------------------------
-def _cpu() -> float:
-    return time.process_time()
 
 
 def _children_cpu() -> float:
@@ -248,6 +263,8 @@ def main() -> None:
             (f"live x{n}: most any stream fell behind the wall clock", f"{r['max_lag']:.2f} s", "no stall"),
             (f"live x{n}: segments contiguous, sessions in error", f"{r['contiguous']}, {r['errors']}", "True, 0"),
             (f"live x{n}: CPU s per session-second", f"{r['cpu_per_session_second']:.3f}", ""),
+            (f"live x{n}: cores used by server / ffmpeg / bench client",
+             f"{r['cores_server']:.2f} / {r['cores_ffmpeg']:.2f} / {r['cores_bench_client']:.2f}", "of 2"),
             (f"live x{n}: RSS (server + ffmpeg)" + (", per extra session" if extra is not None else ""),
              f"{r['rss_mb']:.0f} MB" + (f", {extra:.0f} MB" if extra is not None else ""), "≤ 40 MB per session"),
         ]  # fmt: skip

@@ -66,11 +66,16 @@ class HLSStaticFiles(StaticFiles):
 
 async def _snapshot(response: FileResponse) -> Response:
     """The playlist read in one go. ffmpeg replaces a live playlist several times a second; a FileResponse would
-    announce the size of one version and could stream another (a broken response), where one read is consistent."""
+    announce the size of one version and could stream another (a broken response), where one read is consistent.
+
+    ffmpeg writes EXT-X-TARGETDURATION as the rounded longest segment: 0 for segments shorter than 0.5 s, which
+    HLS forbids (it must be a positive integer no smaller than any rounded segment duration); 1 is served instead.
+    """
     try:
         body = await anyio.to_thread.run_sync(Path(response.path).read_bytes)
     except FileNotFoundError:  # the session was deleted in between
         return _error(404, "not_found", "Not Found")
+    body = body.replace(b"#EXT-X-TARGETDURATION:0\n", b"#EXT-X-TARGETDURATION:1\n")
     stale = ("content-length", "etag", "last-modified")
     headers = {k: v for k, v in response.headers.items() if k not in stale}
     return Response(body, status_code=response.status_code, headers=headers)

@@ -118,7 +118,7 @@ class SessionManager:
                 width=width,
                 height=height,
                 fps=params.fps,
-                segment_frames=self.settings.segment_frames(params.fps),
+                segment_frames=self.settings.segment_frames(params.fps, live=params.mode == "live"),
                 playlist="event" if params.mode == "event" else self.settings.playlist_type,
                 list_size=self.settings.hls_list_size,
                 sample_rate=self.settings.audio_sample_rate_out,

@@ -4,7 +4,7 @@ export declare const API_PREFIX: '/api/audio-driven/chunked';
 
 /** hls.js settings for live low-latency playback of ffmpeg-written (non-LL) HLS. */
 export declare const LIVE_HLS_CONFIG: Readonly<{
-  lowLatencyMode: false;
+  lowLatencyMode: true;
   liveSyncDuration: number;
   liveMaxLatencyDuration: number;
   maxLiveSyncPlaybackRate: number;

@@ -74,7 +74,7 @@ def first_frame_is_keyframe(media: bytes, tmp_path: Path) -> bool:
 
 def test_event_playlist_segments_start_with_keyframes_and_lengths(server: RunningServer, tmp_path: Path) -> None:
     sr = 16_000
-    audio = speech_like(2.0, sr, seed=3)
+    audio = speech_like(2.6, sr, seed=3)
     with server.client() as c:
         sid = str(open_session(c, face="astronaut.png", mode="event")["session_id"])
         r = c.post(f"{API}/feed/{sid}", params={"sample_rate": sr, "format": "f32le", "is_final": "true"},
@@ -83,8 +83,8 @@ def test_event_playlist_segments_start_with_keyframes_and_lengths(server: Runnin
         wait_for(lambda: status(c, sid)["status"] == "complete", timeout=120, what="complete")
         text = (server.hls_root / sid / "index.m3u8").read_text()
         durations = [float(x.split(":")[1].rstrip(",")) for x in text.splitlines() if x.startswith("#EXTINF")]
-        assert abs(sum(durations) - 2.0) < 0.05
-        assert all(abs(d - 0.52) < 0.01 for d in durations[:-1])  # 13 frames each at 25 fps
+        assert abs(sum(durations) - 2.6) < 0.05
+        assert len(durations) == 3 and all(abs(d - 1.0) < 0.01 for d in durations[:-1])  # event: 25 frames each
         assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-TARGETDURATION:1" in text
         r = c.get(f"/hls/{sid}/index.m3u8")
         assert r.headers["content-type"] == "application/vnd.apple.mpegurl"

@@ -43,6 +43,8 @@ def test_live_stream_keeps_growing_through_pauses(server: RunningServer) -> None
         sid = str(open_session(c, face="astronaut.png", chunk_duration=0.2)["session_id"])
         started = time.monotonic()
         wait_for(lambda: _listed(server, sid) >= 1, timeout=30, what="the first idle segment")
+        served = c.get(f"/hls/{sid}/index.m3u8").text  # 8-frame segments; a target of 0 (ffmpeg's) is served as 1
+        assert "#EXT-X-TARGETDURATION:1\n" in served and "#EXTINF:0.320000," in served, served
         speech = speech_like(1.5, sr, seed=4)
         _feed_realtime(c, sid, speech, sr)
         # a pause with no audio at all: idle frames must keep the playlist growing
@@ -61,7 +63,7 @@ def test_live_stream_keeps_growing_through_pauses(server: RunningServer) -> None
     total = (st["speech_frames"] + st["idle_frames"]) / 25
     assert seq == 0  # a few seconds fit in the sliding window: every segment is still listed
     assert abs(sum(durations) - total) < 0.02  # the timeline has no holes: listed time == frames written
-    head_start = (13 + 2) / 25  # the first segment and the 2 frames that close it are rendered at once
+    head_start = (8 + 2) / 25  # the first segment and the 2 frames that close it are rendered at once
     assert total <= elapsed + head_start + 0.1  # paced to the wall clock: ahead only by the head start
     assert (server.hls_root / sid / "index.m3u8").read_text().rstrip().endswith("#EXT-X-ENDLIST")
     assert st["latency"]["count"] > 0 and st["latency"]["p95"] is not None

@@ -33,7 +33,7 @@ from app.inference.tokens import Token, TokenArray
 
 __all__ = ["GRID", "RenderData", "prepare_render", "render_batch"]
 
-GRID = 64  # coarse field resolution over the moving region
+GRID = 48  # coarse field resolution over the moving region
 _INVERT_STEPS = 6
 _SUB = 4  # sub-pixel bits for polygon rasterisation (cv2 shift)
 
@@ -198,14 +198,17 @@ def _colours_at(image: Frame, points: F32) -> F32:
 def _forward_fields(faces: list[RenderData], disp: list[npt.NDArray[np.float64]]) -> torch.Tensor:
     """(B, 2, GRID, GRID) forward displacement in pixels; one matrix product per distinct face."""
     out = torch.empty((len(faces), 2, GRID, GRID))
+    flat = out.view(len(faces), 2, GRID * GRID)
     groups: dict[int, list[int]] = {}
     for i, f in enumerate(faces):
         groups.setdefault(id(f), []).append(i)
     for idx in groups.values():
         basis = faces[idx[0]].basis
-        d = np.stack([disp[i][: len(basis)].T for i in idx]).astype(np.float32)  # (k, 2, M)
-        field = torch.from_numpy(d.reshape(-1, len(basis))) @ basis  # (2k, G*G)
-        out[idx] = field.reshape(len(idx), 2, GRID, GRID)
+        d = torch.from_numpy(np.stack([disp[i][: len(basis)].T for i in idx]).astype(np.float32))  # (k, 2, M)
+        if len(idx) == 1:  # the usual live case: one frame per session, written in place
+            torch.matmul(d[0], basis, out=flat[idx[0]])
+        else:
+            flat[idx] = d @ basis
     return out
 
 

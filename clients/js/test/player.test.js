@@ -55,8 +55,8 @@ describe('attachPlayer', () => {
     const [hls] = Hls.instances;
     assert.equal(player.hls, hls);
     assert.equal(player.native, false);
-    assert.equal(hls.config.lowLatencyMode, false);
-    assert.equal(hls.config.liveSyncDuration, 1.0);
+    assert.equal(hls.config.lowLatencyMode, true); // hls.js only catches up after a stall in this mode
+    assert.equal(hls.config.liveSyncDuration, 0.7);
     assert.equal(hls.config.liveMaxLatencyDuration, 3);
     assert.equal(hls.config.maxLiveSyncPlaybackRate, 1.5);
     assert.ok(hls.config.backBufferLength <= 30);

@@ -3,11 +3,13 @@
 
 export const API_PREFIX = '/api/audio-driven/chunked';
 
-/** Live low-latency hls.js settings (see shared/docs/HLS.md): ffmpeg writes no LL-HLS parts, so plain live HLS
- * tuned to sit ~1 s behind the edge and speed up (up to 1.5x) to catch up after a stall. */
+/** Live low-latency hls.js settings (see shared/docs/HLS.md and bench/glass.py). The server writes plain live HLS
+ * (0.32 s segments, no LL-HLS parts); the player sits ~0.7 s (about two segments) behind the live edge.
+ * `lowLatencyMode` is on because hls.js 1.7 only speeds playback up (here up to 1.5x) to regain that distance
+ * after a stall when it is: without it a player keeps whatever delay it started with. */
 export const LIVE_HLS_CONFIG = Object.freeze({
-  lowLatencyMode: false,
-  liveSyncDuration: 1.0,
+  lowLatencyMode: true,
+  liveSyncDuration: 0.7,
   liveMaxLatencyDuration: 3,
   maxLiveSyncPlaybackRate: 1.5,
   backBufferLength: 10,
