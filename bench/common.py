@@ -48,6 +48,11 @@ class Server:
         """Resident memory of the server and its children, MB."""
         return sum(_proc_rss(pid) for pid in [self.proc.pid, *_children(self.proc.pid)]) / 1e6
 
+    def pss_mb(self) -> float:
+        """Proportional memory of the server and its children, MB: like RSS, but a page shared by several processes
+        (the ffmpeg binary and libraries, mapped by every encoder) counts once in all, not once per process."""
+        return sum(_proc_pss(pid) for pid in [self.proc.pid, *_children(self.proc.pid)]) / 1e6
+
 
 def _proc_cpu(pid: int) -> float:
     try:
@@ -63,6 +68,16 @@ def _proc_rss(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024.0
     except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def _proc_pss(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024.0
+    except (FileNotFoundError, ProcessLookupError):
         pass
     return 0.0
 

@@ -11,7 +11,8 @@ real HTTP, real ffmpeg) except the floor and batching figures, which call the mo
     Latency: a chunk's arrival → its first frame listed in the playlist (the server measures it; the worst
     session's p50 / p95). Stall: how far any session's stream fell behind the wall clock at any time (sampled from
     /status every second; one frame slot is 0.04 s). Contiguous: every listed segment follows the previous one.
-    CPU (server + its ffmpeg processes) per session-second; memory (RSS, and per session beyond the first).
+    CPU (server + its ffmpeg processes) per session-second; memory (RSS, and PSS, which counts the pages every
+    ffmpeg shares once; PSS per session beyond the first).
 (d) the floor, measured in the same run: the warp alone (the model's batched render of the same kind of frames)
     and ffmpeg alone (those frames through the same encoder, paced at 25 fps), as CPU per session-second; the
     ratio of talkstream's CPU per live session-second to it.
@@ -150,7 +151,7 @@ def bench_live(server: Server, seconds: float, sessions: int) -> dict[str, float
             worst[sid] = max(worst[sid], _lag(poller.status(sid)) - first[sid])
     cpu, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
     own, client = _server_cpu(server) - own0, _cpu() - client0
-    rss = server.rss_mb()
+    rss, pss = server.rss_mb(), server.pss_mb()
     time.sleep(1.0)  # the last chunks reach the playlist
     stats = [poller.status(sid) for sid in ids]
     poller.close()
@@ -168,6 +169,7 @@ def bench_live(server: Server, seconds: float, sessions: int) -> dict[str, float
         "cores_ffmpeg": (cpu - own) / wall,
         "cores_bench_client": client / wall,  # this process: feeding and polling, on the same two cores
         "rss_mb": rss,
+        "pss_mb": pss,
     }
 
 
@@ -256,7 +258,7 @@ def main() -> None:
     base = live[0]
     for r in live:
         n = int(r["sessions"])
-        extra = (r["rss_mb"] - base["rss_mb"]) / (n - base["sessions"]) if n > base["sessions"] else None
+        extra = (r["pss_mb"] - base["pss_mb"]) / (n - base["sessions"]) if n > base["sessions"] else None
         rows += [
             (f"live x{n}: chunk → first frame listed, p50 / p95",
              f"{r['latency_p50']:.2f} / {r['latency_p95']:.2f} s", "p95 ≤ 0.6 s at x12"),
@@ -265,8 +267,9 @@ def main() -> None:
             (f"live x{n}: CPU s per session-second", f"{r['cpu_per_session_second']:.3f}", ""),
             (f"live x{n}: cores used by server / ffmpeg / bench client",
              f"{r['cores_server']:.2f} / {r['cores_ffmpeg']:.2f} / {r['cores_bench_client']:.2f}", "of 2"),
-            (f"live x{n}: RSS (server + ffmpeg)" + (", per extra session" if extra is not None else ""),
-             f"{r['rss_mb']:.0f} MB" + (f", {extra:.0f} MB" if extra is not None else ""), "≤ 40 MB per session"),
+            (f"live x{n}: memory (server + ffmpeg), RSS / PSS" + (", PSS per extra session" if extra else ""),
+             f"{r['rss_mb']:.0f} / {r['pss_mb']:.0f} MB" + (f", {extra:.0f} MB" if extra is not None else ""),
+             "≤ 40 MB per session"),
         ]  # fmt: skip
     if not args.no_floor:
         results["floor"] = fl = bench_floor()

@@ -29,7 +29,7 @@ _MAX_CATCH_UP = 16
 #: that the AAC encoder holds back).
 _CLOSE_FRAMES = 2
 #: Frames of one event session per render call.
-_EVENT_BATCH = 8
+_EVENT_BATCH = 25
 #: ... while live sessions are waiting for their next tick.
 _EVENT_BATCH_SHARED = 2
 

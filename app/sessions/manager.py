@@ -125,7 +125,7 @@ class SessionManager:
                 audio_bitrate=self.settings.audio_bitrate,
                 preset=self.settings.x264_preset,
                 crf=self.settings.x264_crf,
-                threads=1 if params.mode == "live" else 0,  # live encoders share the cores; event wants them all
+                threads=1,  # one x264 thread: as fast for one event session, and live encoders share the cores
                 nice=self.settings.encoder_nice,
                 stamp_clock=self.settings.stamp_clock,
             )
