@@ -99,8 +99,7 @@ def bench_event(server: Server, seconds: float) -> dict[str, float]:
 
 
 # -- (c) live sessions ---------------------------------------------------------------------------------------------
-def _feed_realtime(server: Server, sid: str, seconds: float, chunk: float, seed: int) -> None:
-    audio = speech(seconds, SR, seed=seed)
+def _feed_realtime(server: Server, sid: str, audio: np.ndarray, chunk: float) -> None:
     step = round(chunk * SR)
     client = LightClient(server.url)
     start = time.monotonic()
@@ -134,15 +133,15 @@ def _contiguous(server: Server, sid: str) -> bool:
 
 
 def bench_live(server: Server, seconds: float, sessions: int) -> dict[str, float]:
+    audio = [speech(seconds, SR, seed=i) for i in range(sessions)]  # synthesised first: not while measuring
     ids = [str(_init(server, mode="live", chunk_duration="0.2", seed=str(i))["session_id"]) for i in range(sessions)]
     time.sleep(1.0)  # let the streams settle into their clock
     poller = LightClient(server.url)
     first = {sid: _lag(poller.status(sid)) for sid in ids}
     worst = {sid: 0.0 for sid in ids}
     cpu0, own0, client0, t0 = server.cpu_seconds(), _server_cpu(server), _cpu(), time.monotonic()
-    threads = [
-        threading.Thread(target=_feed_realtime, args=(server, sid, seconds, 0.2, i)) for i, sid in enumerate(ids)
-    ]
+    feeds = zip(ids, audio, strict=True)
+    threads = [threading.Thread(target=_feed_realtime, args=(server, sid, a, 0.2)) for sid, a in feeds]
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
