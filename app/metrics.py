@@ -78,6 +78,7 @@ LATENCY = Histogram(
 )
 ENCODER_FAILURES = Counter(
     "talkstream_encoder_failures_total",
-    "Encoder (ffmpeg) processes that exited with an error. They are not restarted: their session moves to error.",
+    "Encoder (ffmpeg) processes that failed: exited with an error or unexpectedly, or stalled. They are not "
+    "restarted: their session moves to error.",
 )
 ERRORS = Counter("talkstream_errors_total", "Error answers by code (API and /hls).", ["code"])

@@ -152,8 +152,7 @@ class SessionManager:
 
     def _encoder_exited(self, session: Session, error: str | None) -> None:
         """From the encoder's writer thread, once per session: settle and log how it ended."""
-        if session.state is not State.ERROR:  # already failed (the encoder was killed): keep the first reason
-            session.on_encoder_exit(error)
+        session.on_encoder_exit(error)
         extra = {"session_id": session.id}
         if session.state is State.COMPLETE:
             metrics.SESSIONS_FINISHED.labels("complete").inc()

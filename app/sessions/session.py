@@ -294,6 +294,8 @@ class Session:
         spf = self._speech.samples_per_frame
         for i, frame in enumerate(frames):
             if not self.encoder.write(frame, batch.audio[i * spf : (i + 1) * spf]):
+                if self.open:  # a stall the encoder did not report itself
+                    metrics.ENCODER_FAILURES.inc()
                 self.fail("the encoder stopped accepting frames (stalled or exited)")
                 return
         self._maybe_finish()
@@ -312,17 +314,14 @@ class Session:
     def on_encoder_exit(self, error: str | None) -> None:
         """Called from the encoder's writer thread when ffmpeg has exited."""
         with self._state_lock:
-            if self.state is State.CLOSED:
+            if self.state in (State.CLOSED, State.ERROR):  # deleted, or failed already: keep the first reason
                 return
-            if error:
+            if error or not self.final_received:
                 metrics.ENCODER_FAILURES.inc()
-                self.last_error = error
+                self.last_error = error or "the encoder stopped unexpectedly"
                 self._set_state(State.ERROR)
-            elif self.final_received:
-                self._set_state(State.COMPLETE)
             else:
-                self.last_error = "the encoder stopped unexpectedly"
-                self._set_state(State.ERROR)
+                self._set_state(State.COMPLETE)
             self.finished_at = time.monotonic()
 
     def fail(self, message: str) -> None:
