@@ -261,9 +261,8 @@ def _compose(
         where[band] += missing
     src = _with_blink(face, float(row[Token.BLINK_L]), float(row[Token.BLINK_R]))
     out = face.source.copy()
-    # one two-channel map, no second map (the stubs lack map2=None)
-    warped = cv2.remap(src, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
-    out[y0:y1, x0:x1] = warped
+    # warped straight into the frame's region; one two-channel map, no second one (the stubs lack map2=None)
+    cv2.remap(src, where, None, cv2.INTER_LINEAR, dst=out[y0:y1, x0:x1], borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
     _draw_mouth(face, out, target, float(row[Token.JAW_OPEN]))
     return out
 
