@@ -65,14 +65,15 @@ def _delete(server: Server, *sids: str) -> None:
 def bench_startup(server: Server, runs: int = 5) -> dict[str, float]:
     """Init → the first segment listed in the playlist (polled over HTTP every 5 ms)."""
     times = []
-    with server.client() as c:
-        for i in range(runs):
-            start = time.monotonic()
-            body = _init(server, _FACE_FILES[i % 3], mode="live")
-            while "#EXTINF" not in c.get(body["hls_url"]).text:
-                time.sleep(0.005)
-            times.append(time.monotonic() - start)
-            _delete(server, body["session_id"])
+    client = LightClient(server.url)
+    for i in range(runs):
+        start = time.monotonic()
+        body = _init(server, _FACE_FILES[i % 3], mode="live")
+        while b"#EXTINF" not in client.request("GET", body["hls_url"])[1]:
+            time.sleep(0.005)
+        times.append(time.monotonic() - start)
+        _delete(server, body["session_id"])
+    client.close()
     return {"ready_seconds": server.ready_seconds, "first_segment_median": statistics.median(times),
             "first_segment_max": max(times)}  # fmt: skip
 
@@ -81,19 +82,20 @@ def bench_startup(server: Server, runs: int = 5) -> dict[str, float]:
 def bench_event(server: Server, seconds: float) -> dict[str, float]:
     audio = speech(seconds, SR)
     sid = str(_init(server, mode="event")["session_id"])
+    client = LightClient(server.url)
     start = time.monotonic()
-    with server.client() as c:
-        for pos in range(0, len(audio), SR):
-            final = pos + SR >= len(audio)
-            params = {"sample_rate": SR, "format": "f32le", "is_final": str(final).lower()}
-            body = audio[pos : pos + SR].astype("<f4").tobytes()
-            while (r := c.post(f"{API}/feed/{sid}", params=params, content=body)).status_code == 429:
-                time.sleep(0.05)  # more than TALKSTREAM_MAX_QUEUED_SECONDS ahead: wait as a client would
-            r.raise_for_status()
-        fed = time.monotonic() - start
-        while _status(server, sid)["status"] not in ("complete", "error"):
-            time.sleep(0.01)
-        wall = time.monotonic() - start
+    for pos in range(0, len(audio), SR):
+        query = f"sample_rate={SR}&format=f32le&is_final={str(pos + SR >= len(audio)).lower()}"
+        body = audio[pos : pos + SR].astype("<f4").tobytes()
+        while (answer := client.request("POST", f"{API}/feed/{sid}?{query}", body))[0] == 429:
+            time.sleep(0.05)  # more than TALKSTREAM_MAX_QUEUED_SECONDS ahead: wait as a client would
+        if answer[0] != 200:
+            raise RuntimeError(f"feed answered {answer[0]}: {answer[1][:200]!r}")
+    fed = time.monotonic() - start
+    while client.status(sid)["status"] not in ("complete", "error"):
+        time.sleep(0.01)
+    wall = time.monotonic() - start
+    client.close()
     _delete(server, sid)
     return {"seconds": seconds, "wall": wall, "feed_wall": fed, "x_realtime": seconds / wall}
 
