@@ -23,8 +23,10 @@ __all__ = ["FrameClock"]
 
 log = logging.getLogger(__name__)
 
-#: A live session that fell behind renders at most this many catch-up frames per tick.
-_MAX_CATCH_UP = 16
+#: A live session that fell behind renders at most this many frames per tick: a backlog drains over a few short
+#: ticks, so every session's segments keep completing, instead of one long render that holds them all back (p95
+#: latency at 12 sessions went from 0.62-0.79 s with 16 to 0.57 s with 4).
+_MAX_CATCH_UP = 4
 #: Frames past a segment's end that ffmpeg needs before it lists the segment (the next keyframe, and the audio
 #: that the AAC encoder holds back).
 _CLOSE_FRAMES = 2
