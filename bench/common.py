@@ -44,6 +44,10 @@ class Server:
         """User + system CPU of the server and every live child (ffmpeg encoders, decoders)."""
         return sum(_proc_cpu(pid) for pid in [self.proc.pid, *_children(self.proc.pid)])
 
+    def own_cpu_seconds(self) -> float:
+        """User + system CPU of the server process alone (without its ffmpeg children)."""
+        return _proc_cpu(self.proc.pid)
+
     def rss_mb(self) -> float:
         """Resident memory of the server and its children, MB."""
         return sum(_proc_rss(pid) for pid in [self.proc.pid, *_children(self.proc.pid)]) / 1e6

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from bench.common import API, FACES, LightClient, Server, _proc_cpu, running_server, speech, table
+from bench.common import API, FACES, LightClient, Server, running_server, speech, table
 
 SR = 24_000
 FPS = 25
@@ -46,12 +47,6 @@ def _init(server: Server, face: str = "obama.jpg", **form: str) -> dict[str, Any
         r = c.post(f"{API}/init", data=form, files=files)
         r.raise_for_status()
         body: dict[str, Any] = r.json()
-        return body
-
-
-def _status(server: Server, sid: str) -> dict[str, Any]:
-    with server.client() as c:
-        body: dict[str, Any] = c.get(f"{API}/status/{sid}").json()
         return body
 
 
@@ -101,7 +96,7 @@ def bench_event(server: Server, seconds: float) -> dict[str, float]:
 
 
 # -- (c) live sessions ---------------------------------------------------------------------------------------------
-def _feed_realtime(server: Server, sid: str, audio: np.ndarray, chunk: float) -> None:
+def _feed_realtime(server: Server, sid: str, audio: npt.NDArray[np.float32], chunk: float) -> None:
     step = round(chunk * SR)
     client = LightClient(server.url)
     start = time.monotonic()
@@ -111,14 +106,6 @@ def _feed_realtime(server: Server, sid: str, audio: np.ndarray, chunk: float) ->
         if delay > 0:
             time.sleep(delay)
     client.close()
-
-
-def _cpu() -> float:
-    return time.process_time()
-
-
-def _server_cpu(server: Server) -> float:
-    return _proc_cpu(server.proc.pid)
 
 
 def _lag(st: dict[str, Any]) -> float:
@@ -141,7 +128,7 @@ def bench_live(server: Server, seconds: float, sessions: int) -> dict[str, float
     poller = LightClient(server.url)
     first = {sid: _lag(poller.status(sid)) for sid in ids}
     worst = {sid: 0.0 for sid in ids}
-    cpu0, own0, client0, t0 = server.cpu_seconds(), _server_cpu(server), _cpu(), time.monotonic()
+    cpu0, own0, client0, t0 = server.cpu_seconds(), server.own_cpu_seconds(), time.process_time(), time.monotonic()
     feeds = zip(ids, audio, strict=True)
     threads = [threading.Thread(target=_feed_realtime, args=(server, sid, a, 0.2)) for sid, a in feeds]
     for t in threads:
@@ -151,7 +138,7 @@ def bench_live(server: Server, seconds: float, sessions: int) -> dict[str, float
         for sid in ids:
             worst[sid] = max(worst[sid], _lag(poller.status(sid)) - first[sid])
     cpu, wall = server.cpu_seconds() - cpu0, time.monotonic() - t0
-    own, client = _server_cpu(server) - own0, _cpu() - client0
+    own, client = server.own_cpu_seconds() - own0, time.process_time() - client0
     rss, pss = server.rss_mb(), server.pss_mb()
     time.sleep(1.0)  # the last chunks reach the playlist
     stats = [poller.status(sid) for sid in ids]
@@ -201,10 +188,10 @@ def bench_floor(sessions: int = 12, frames: int = 250) -> dict[str, float]:
         rows.append(motion.animate(motion.analyse(audio, 0, frames), np.ones(frames, bool)))
     # the warp alone, batched across sessions as the frame clock does
     out = []
-    start, wall = _cpu(), time.monotonic()
+    start, wall = time.process_time(), time.monotonic()
     for k in range(frames):
         out.append(model.render(faces, np.stack([r[k] for r in rows])))
-    warp_cpu, batched_wall = _cpu() - start, time.monotonic() - wall
+    warp_cpu, batched_wall = time.process_time() - start, time.monotonic() - wall
     # the same frames one call per session-frame (no cross-session batching)
     wall = time.monotonic()
     for k in range(frames // 5):

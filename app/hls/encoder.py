@@ -113,7 +113,6 @@ class Encoder:
         self.cfg = cfg
         self.out_dir = out_dir
         self.on_exit = on_exit
-        self.on_room: Callable[[], None] = lambda: None  # called from the writer thread when the queue is half empty
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max_queue)
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._name = name
@@ -214,8 +213,6 @@ class Encoder:
                 self._video.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data)
                 self._audio.write((np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").data)
                 self.frames_written += 1
-                if self._queue.qsize() == self._queue.maxsize // 2:
-                    self.on_room()  # half empty again: whoever waits for room can queue more now
         except (BrokenPipeError, ValueError, OSError) as exc:
             error = f"encoder pipe closed: {exc}"
         finally:

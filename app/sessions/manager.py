@@ -142,7 +142,6 @@ class SessionManager:
                 overlap=self.settings.overlap,
             )
             encoder.on_exit = lambda error: self._encoder_exited(session, error)
-            encoder.on_room = lambda: session.wake()  # an event session waiting for room renders on at once
             self._sessions[session_id] = session
         finally:
             self._creating.discard(session_id)

@@ -205,10 +205,7 @@ def _forward_fields(faces: list[RenderData], disp: list[npt.NDArray[np.float64]]
     for idx in groups.values():
         basis = faces[idx[0]].basis
         d = torch.from_numpy(np.stack([disp[i][: len(basis)].T for i in idx]).astype(np.float32))  # (k, 2, M)
-        if len(idx) == 1:  # the usual live case: one frame per session, written in place
-            torch.matmul(d[0], basis, out=flat[idx[0]])
-        else:
-            flat[idx] = d @ basis
+        flat[idx] = d @ basis
     return out
 
 
