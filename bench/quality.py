@@ -2,12 +2,14 @@
 
     python -m bench.quality [--faces obama.jpg,biden.jpg] [--clips 24] [--sheet docs/contact-sheet.jpg]
 
-Speech with per-phoneme ground truth comes from the project's viseme tools (``../shared/tools/visemes``:
-espeak-ng sentences, several voices). Each clip is streamed through the real speech pipeline (1 s windows with 20%
-overlap) and rendered; the face mesh is run again on every rendered frame, and the mouth's openness (inner-lip gap)
-and width (corner distance) are scored threshold-free: closure AUC (open vowels vs p/b/m), rounding AUC (rounded vs
-spread vowels, by width) and the best A/V lag. Also: with head motion off, the SSIM of the upper face (above the nose)
-against the source; motion-token and render cost per frame (unbatched vs 8 sessions batched).
+Two corpora with per-phone ground truth: espeak-ng sentences in several voices, from the project's viseme tools
+(``../shared/tools/visemes``), and recorded human read speech force-aligned to its transcripts (``bench/data/human``,
+made by ``bench.human_corpus``: five sentences from a LibriVox reading and six short phrases, 37 s). Each clip is
+streamed through the real speech pipeline (1 s windows with 20% overlap) and rendered; the face mesh is run again on
+every rendered frame, and the mouth's openness (inner-lip gap) and width (corner distance) are scored threshold-free:
+closure AUC (open vowels vs p/b/m), rounding AUC (rounded vs spread vowels, by width) and the best A/V lag. Also:
+with head motion off, the SSIM of the upper face (above the nose) against the source; motion-token and render cost
+per frame (unbatched vs 8 sessions batched).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from bench.common import FACES, table
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT.parent / "shared" / "tools" / "visemes"
 OUT = Path(__file__).parent / "out" / "quality"
+HUMAN = Path(__file__).parent / "data" / "human"
 FPS = 25
 
 
@@ -169,29 +172,32 @@ def contact_sheet(model: BuiltinModel, faces: list[str], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", default="obama.jpg,biden.jpg,astronaut.png")
-    parser.add_argument("--clips", type=int, default=72, help="at most this many corpus clips")
+    parser.add_argument("--clips", type=int, default=72, help="at most this many espeak-ng corpus clips")
     parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "contact-sheet.jpg")
     args = parser.parse_args()
     faces = args.faces.split(",")
     score = _load_tool("score")
-    clips = _corpus()[: args.clips]
+    corpora = {"espeak-ng": _corpus()[: args.clips], "human": sorted(HUMAN.glob("*.json"))}
     model = BuiltinModel()
-    results = _score_faces(model, faces, clips, score)
+    results = {corpus: _score_faces(model, faces, clips, score) for corpus, clips in corpora.items()}
     face = model.prepare_face(np.asarray(Image.open(FACES / faces[0]).convert("RGB")), True, 512)
     assert isinstance(face, BuiltinFace)
-    ssim = _upper_face_ssim(model, face, clips[0])
+    ssim = _upper_face_ssim(model, face, corpora["espeak-ng"][0])
     speed = _speed(model, face)
     contact_sheet(model, faces, args.sheet)
     rows: list[tuple[str, str, str]] = []
-    for name, r in results.items():
-        rows.append((f"{name}: closure AUC (open vowels vs p/b/m)", f"{r['closure_auc']:.3f}", "≥ 0.90"))
-        rows.append((f"{name}: rounding AUC (rounded vs spread, width)", f"{r['rounding_auc']:.3f}", "≥ 0.95"))
-        rows.append((f"{name}: best lag (frames)", str(r["best_lag"]), "0 ± 1"))
+    for corpus, by_face in results.items():
+        for name, r in by_face.items():
+            what = f"{corpus}, {name}:"
+            rows.append((f"{what} closure AUC (open vowels vs p/b/m)", f"{r['closure_auc']:.3f}", "≥ 0.90"))
+            rows.append((f"{what} rounding AUC (rounded vs spread, width)", f"{r['rounding_auc']:.3f}", "≥ 0.95"))
+            rows.append((f"{what} best lag (frames)", str(r["best_lag"]), "0 ± 1"))
     rows.append(("upper-face SSIM vs source, head motion off", f"{ssim:.3f}", "≥ 0.9"))
     rows.append(("motion tokens, ms per frame", f"{speed['tokens_ms']:.3f}", "≤ 1 ms"))
     rows.append(("render 512x512, ms per frame, unbatched", f"{speed['render_ms_b1']:.2f}", ""))
     rows.append(("render 512x512, ms per frame, batch of 8", f"{speed['render_ms_b8']:.2f}", "≤ 4 ms"))
-    print(table(f"built-in model quality ({len(clips)} espeak-ng clips, mesh re-detected on output)", rows))
+    sizes = ", ".join(f"{len(clips)} {corpus} clips" for corpus, clips in corpora.items())
+    print(table(f"built-in model quality ({sizes}; mesh re-detected on output)", rows))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "quality.json").write_text(json.dumps({"scores": results, "ssim": ssim, "speed": speed}, indent=1,
                                                  default=str))  # fmt: skip
