@@ -306,17 +306,10 @@ def _draw_mouth(face: RenderData, out: Frame, target: npt.NDArray[np.float64], j
         (tx, ty), patch, alpha = face.teeth
         lift = target[rig.inner_upper].mean(axis=0) - rig.base[rig.inner_upper, :2].mean(axis=0)
         _paste(layer, patch.astype(np.float32), alpha, tx + lift[0] - bx0, ty + lift[1] - by0)
-    else:  # drawn teeth: an upper band under the upper lip, a hint of lower teeth when wide open
-        band = min(0.42 * gap, 0.1 * mw)
-        teeth = _poly(np.concatenate([upper, upper[::-1] + rig.axes[1] * band]), shape, offset)
-        t_alpha = cv2.GaussianBlur(teeth, (3, 3), 0).astype(np.float32)[..., None] / 255.0 * 0.9
-        shade = face.teeth_colour * (0.82 + 0.18 * (1 - np.abs(_u_coord(shape, offset, rig)) / (0.5 * mw)))
-        layer = layer * (1 - t_alpha) + np.clip(shade, 0, 255) * t_alpha
+    else:  # drawn teeth: an upper row under the upper lip, a hint of the lower row when wide open
+        _drawn_teeth(layer, face, upper, lower, gap, offset, upper_row=True)
         if gap > 0.22 * mw:
-            low_band = min(0.18 * gap, 0.05 * mw)
-            low = _poly(np.concatenate([lower, lower[::-1] - rig.axes[1] * low_band]), shape, offset)
-            l_alpha = cv2.GaussianBlur(low, (3, 3), 0).astype(np.float32)[..., None] / 255.0 * 0.6
-            layer = layer * (1 - l_alpha) + face.teeth_colour * 0.8 * l_alpha
+            _drawn_teeth(layer, face, lower, upper, gap, offset, upper_row=False)
     if gap > 0.25 * mw:  # the tongue, low in a wide-open mouth
         centre = lower.mean(axis=0) - rig.axes[1] * 0.2 * gap - offset
         tongue = np.zeros(shape, np.uint8)
@@ -329,11 +322,64 @@ def _draw_mouth(face: RenderData, out: Frame, target: npt.NDArray[np.float64], j
     out[by0:by1, bx0:bx1] = np.round(region * (1 - mask) + layer * mask).astype(np.uint8)
 
 
-def _u_coord(shape: tuple[int, int], offset: tuple[float, float], rig: FaceRig) -> npt.NDArray[np.float32]:
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    rel_x, rel_y = xx + offset[0] - rig.origin[0], yy + offset[1] - rig.origin[1]
-    u: npt.NDArray[np.float32] = (rel_x * rig.axes[0][0] + rel_y * rig.axes[0][1]).astype(np.float32)
-    return u[..., None]
+def _drawn_teeth(
+    layer: npt.NDArray[np.float32],
+    face: RenderData,
+    lip: npt.NDArray[np.float64],
+    other: npt.NDArray[np.float64],
+    gap: float,
+    offset: tuple[float, float],
+    upper_row: bool,
+) -> None:
+    """Paint one row of teeth along an inner lip contour into ``layer`` (the mouth interior, offset by ``offset``).
+
+    The row follows the dental arch: teeth narrow and shorten towards the corners, where they also fall into the
+    shadow of the cheeks; each tooth is separated from the next by a faint line that opens into a small notch at the
+    biting edge; the part under the lip is shaded by it. Drawn only for photos that do not show their own teeth.
+    """
+    mw = face.rig.mouth_width
+    both = np.concatenate([lip, other])
+    # the mouth's current axes from its corners (they follow head roll and shift)
+    ax = face.rig.axes[0]
+    proj = both @ ax
+    left, right = both[int(np.argmin(proj))], both[int(np.argmax(proj))]
+    across = right - left
+    half = max(float(np.linalg.norm(across)) / 2, 1.0)
+    ax_u = across / (2 * half)
+    ax_v = np.array([-ax_u[1], ax_u[0]]) * (1.0 if upper_row else -1.0)  # from the lip into the mouth
+    centre = (left + right) / 2
+    h, w = layer.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    rel_x, rel_y = xx + offset[0] - centre[0], yy + offset[1] - centre[1]
+    s = np.clip((rel_x * ax_u[0] + rel_y * ax_u[1]) / half, -1.0, 1.0)  # -1 … 1 corner to corner
+    depth_px = rel_x * ax_v[0] + rel_y * ax_v[1]
+    # height of the row: a share of the opening, shorter towards the corners
+    full = min(0.42 * gap, 0.1 * mw) if upper_row else min(0.18 * gap, 0.05 * mw)
+    lip_s = np.clip(((lip - centre) @ ax_u) / half, -1.0, 1.0)
+    lip_d = (lip - centre) @ ax_v
+    order = np.argsort(lip_s)
+    lip_line = np.interp(s, lip_s[order], lip_d[order])  # where the lip edge is, per pixel column
+    height = full * (1.0 - 0.35 * s**2)
+    v = (depth_px - lip_line) / np.maximum(height, 0.5)  # 0 at the lip edge, 1 at the biting edge
+    inside = np.clip(1.0 - v, 0.0, 1.0)
+    alpha = np.clip(v * 4.0 + 1.0, 0.0, 1.0) * np.clip((1.0 - v) * max(height.max(), 1.0), 0.0, 1.0)
+    # teeth along the arch: equal steps in arch angle, so narrower towards the corners (4.5 teeth a side)
+    t = np.arcsin(s * 0.97) / (np.pi / 2) * 4.5
+    d = np.abs(t - np.round(t))
+    edge = np.clip((v - 0.7) / 0.3, 0.0, 1.0)
+    alpha *= 1.0 - np.exp(-((d / 0.13) ** 2)) * edge * 0.9  # notches between the tips
+    shade = (0.72 + 0.28 * np.clip(v / 0.45, 0.0, 1.0)) * (1.0 - 0.5 * np.abs(s) ** 2.5)
+    shade *= 1.0 - 0.12 * np.exp(-((d / 0.07) ** 2))  # the line between two teeth
+    # the row fades into the dark corners of the mouth; of the lower row only the front teeth show
+    fade = np.clip((0.85 - np.abs(s)) / 0.3, 0.0, 1.0)  # the corners of the mouth stay dark
+    alpha *= fade if upper_row else 0.4 * fade * np.exp(-((s / 0.35) ** 2))
+    alpha *= (0.92 if upper_row else 0.85) * (inside > 0)
+    shade *= 1.0 if upper_row else 0.7
+    # teeth in the mouth's shade take a little of the lips' warmth
+    tint = 0.85 * face.teeth_colour + 0.15 * face.lip_colour
+    colour = tint[None, None, :] * shade[..., None]
+    a = alpha[..., None].astype(np.float32)
+    layer[:] = layer * (1 - a) + colour.astype(np.float32) * a
 
 
 def _paste(
