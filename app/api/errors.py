@@ -14,6 +14,7 @@ from app import metrics
 from app.sessions.errors import (
     AudioError,
     BadParameterError,
+    ModelError,
     NoFaceError,
     QueueFullError,
     SessionClosedError,
@@ -34,6 +35,7 @@ _STATUS: dict[type[SessionError], int] = {
     SessionExistsError: 409,
     SessionFinishedError: 409,
     SessionClosedError: 409,
+    ModelError: 500,
     SessionLimitError: 503,
     QueueFullError: 429,
     AudioError: 400,

@@ -96,6 +96,8 @@ class InferenceAgent:
         tokens = np.concatenate([job[1] for job in jobs])
         try:
             frames = self.model.render(faces, tokens)
+            if len(frames) != len(faces):  # a short batch would shift every later session's frames
+                raise RuntimeError(f"the model rendered {len(frames)} frames for {len(faces)} requested")
         except Exception as exc:  # a failed batch fails its callers, never the worker
             log.exception("render failed")
             for job in jobs:

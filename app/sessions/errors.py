@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AudioError",
     "BadParameterError",
+    "ModelError",
     "NoFaceError",
     "QueueFullError",
     "SessionClosedError",
@@ -45,6 +46,12 @@ class SessionClosedError(SessionError):
     """The session is closed or failed and takes no more audio."""
 
     code = "session_closed"
+
+
+class ModelError(SessionError):
+    """The model failed on this session's input (a server-side fault); the session has moved to ``error``."""
+
+    code = "model_error"
 
 
 class SessionLimitError(SessionError):

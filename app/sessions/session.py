@@ -8,7 +8,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +26,10 @@ from app.inference.tokens import N_TOKENS, TokenArray
 from app.sessions.decode import DecodedAudio, PcmFormat, decode_container, decode_pcm
 from app.sessions.errors import (
     AudioError,
+    ModelError,
     QueueFullError,
     SessionClosedError,
+    SessionError,
     SessionFinishedError,
 )
 from app.sessions.speech import SpeechPipeline
@@ -209,11 +212,12 @@ class Session:
         if decoded is not None and decoded.seconds > self._max_chunk:
             raise AudioError(f"the chunk is {decoded.seconds:.1f} s long; the limit is {self._max_chunk:.1f} s")
         self.last_activity = time.monotonic()
-        if decoded is not None:
-            self._feed_times.append(arrived)
-            self._speech.push(decoded, arrived, eager=self.live)
-        if final:
-            self._speech.finalize()
+        with self._model_guard("analysing audio"):
+            if decoded is not None:
+                self._feed_times.append(arrived)
+                self._speech.push(decoded, arrived, eager=self.live)
+            if final:
+                self._speech.finalize()
         with self._state_lock:
             if decoded is not None or final:
                 self._set_state(State.PROCESSING)
@@ -232,7 +236,8 @@ class Session:
         """Live mode: process a partial window when no feed came for ``quiet_for`` seconds (end of utterance)."""
         async with self._feed_lock:
             if self.open and not self.final_received and time.monotonic() - self.last_activity >= quiet_for:
-                await asyncio.to_thread(self._speech.flush)
+                with self._model_guard("analysing audio"):
+                    await asyncio.to_thread(self._speech.flush)
                 self.wake()
 
     async def interrupt(self) -> float:
@@ -323,6 +328,20 @@ class Session:
             else:
                 self._set_state(State.COMPLETE)
             self.finished_at = time.monotonic()
+
+    @contextmanager
+    def _model_guard(self, doing: str) -> Iterator[None]:
+        """A model exception while ``doing`` something fails this session (only this one) and becomes a
+        :class:`ModelError`: the model's state can no longer be trusted, so the session does not go on half-fed."""
+        try:
+            yield
+        except SessionError:
+            raise
+        except Exception as exc:  # any model failure: this session ends, the server goes on
+            message = f"the model failed {doing}: {type(exc).__name__}: {exc}"
+            log.exception("session failed: %s", message, extra={"session_id": self.id})
+            self.fail(message)
+            raise ModelError(f"{message}; the session is now in error") from exc
 
     def fail(self, message: str) -> None:
         """Move to ``error`` (a background loop died or rendering failed) and stop the encoder."""
