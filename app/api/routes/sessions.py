@@ -42,6 +42,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "Upload too large",
         422: "Bad parameters or no face in the image",
         429: "Too much speech queued; see Retry-After",
+        500: "The model failed on this session's input (`model_error`; the session is now in error)",
         503: "Session limit reached",
     }.items()
 }
