@@ -71,6 +71,8 @@ class MotionOptions:
     pose_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # [pitch, yaw, roll] degrees (reference pose_style)
     gaze_offset: tuple[float, float] = (0.0, 0.0)  # [x, y] in gaze units -1..1 (reference gaze_style)
     liveliness: float = 1.0  # 0 = still head and gaze (blinks remain), 1 = natural, 2 = animated
+    nfe: int = 10  # sampling steps, for a model that samples (reference API; list it in unused_params otherwise)
+    cfg_scale: float = 2.0  # classifier-free guidance scale, likewise
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific options, passed through untouched
 
 

@@ -111,6 +111,8 @@ class SessionManager:
                 pose_offset=params.pose_style,
                 gaze_offset=params.gaze_style,
                 liveliness=params.liveliness,
+                nfe=params.nfe,
+                cfg_scale=params.cfg_scale,
             )
             motion = self.agent.motion(face, options)
             width, height = face.size

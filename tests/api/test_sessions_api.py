@@ -42,6 +42,11 @@ def test_init_reports_effective_params_and_urls(server: RunningServer) -> None:
         assert st["status"] == "waiting" and st["model"]["unused_params"] == ["nfe", "cfg_scale"]
         assert st["face"]["detector"]
         assert c.delete(f"{API}/session/{sid}").json()["status"] == "success"
+        # nfe / cfg_scale reach the model's options (for a model that samples)
+        sid = str(open_session(c, face=None, nfe=7, cfg_scale=3.5)["session_id"])
+        options = server.app.state.manager.get(sid)._speech._motion.options
+        assert (options.nfe, options.cfg_scale, options.seed) == (7, 3.5, 42)
+        c.delete(f"{API}/session/{sid}")
 
 
 def test_client_chosen_session_id_and_conflicts(server: RunningServer) -> None:
