@@ -67,14 +67,19 @@ def _read_wav(path: Path) -> tuple[npt.NDArray[np.float32], int]:
         return pcm.reshape(-1, w.getnchannels()).mean(axis=1).astype(np.float32), w.getframerate()
 
 
+def _analysed(motion: BuiltinMotion, audio: npt.NDArray[np.float32], sr: int, chunk: int) -> npt.NDArray[np.float32]:
+    """Audio-driven token rows of a clip streamed through the real speech pipeline in chunks of ``chunk`` samples."""
+    pipe = SpeechPipeline(motion, FPS, 1.0, 0.2)
+    for i in range(0, len(audio), chunk):
+        pipe.push(DecodedAudio(audio[i : i + chunk], sr), arrived=0.0)
+    pipe.finalize()
+    rows: npt.NDArray[np.float32] = pipe.take(10**9).rows
+    return rows
+
+
 def _tokens(face: BuiltinFace, audio: npt.NDArray[np.float32], sr: int, liveliness: float) -> npt.NDArray[np.float32]:
     motion = BuiltinMotion(face, MotionOptions(fps=FPS, liveliness=liveliness))
-    pipe = SpeechPipeline(motion, FPS, 1.0, 0.2)
-    step = sr // 5
-    for i in range(0, len(audio), step):  # 200 ms chunks, like a streaming client
-        pipe.push(DecodedAudio(audio[i : i + step], sr), arrived=0.0)
-    pipe.finalize()
-    rows = pipe.take(10**9).rows
+    rows = _analysed(motion, audio, sr, sr // 5)  # 200 ms chunks, like a streaming client
     return motion.animate(rows, np.ones(len(rows), dtype=bool))
 
 
@@ -129,15 +134,11 @@ def _seams(clips: list[Path]) -> dict[str, float]:
     seam, inside, diff = [], [], 0.0
     for clip in clips:
         audio, sr = _read_wav(clip.with_suffix(".wav"))
-        rows = {}
-        for chunk in (sr // 5, len(audio)):
-            pipe = SpeechPipeline(BuiltinMotion(None, MotionOptions(fps=FPS)), FPS, 1.0, 0.2)
-            for i in range(0, len(audio), chunk):
-                pipe.push(DecodedAudio(audio[i : i + chunk], sr), arrived=0.0)
-            pipe.finalize()
-            rows[chunk] = pipe.take(10**9).rows[:, mouth]
-        chunked = rows[sr // 5]
-        diff = max(diff, float(np.abs(chunked - rows[len(audio)]).max()))
+        chunked, whole = (
+            _analysed(BuiltinMotion(None, MotionOptions(fps=FPS)), audio, sr, chunk)[:, mouth]
+            for chunk in (sr // 5, len(audio))
+        )
+        diff = max(diff, float(np.abs(chunked - whole).max()))
         steps = np.abs(np.diff(chunked, axis=0)).max(axis=1)
         seams = {int(s / sr * FPS) for s in range(sr // 5, len(audio), sr // 5)}
         for i, step in enumerate(steps):

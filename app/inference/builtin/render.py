@@ -361,7 +361,6 @@ def _drawn_teeth(
     lip_line = np.interp(s, lip_s[order], lip_d[order])  # where the lip edge is, per pixel column
     height = full * (1.0 - 0.35 * s**2)
     v = (depth_px - lip_line) / np.maximum(height, 0.5)  # 0 at the lip edge, 1 at the biting edge
-    inside = np.clip(1.0 - v, 0.0, 1.0)
     alpha = np.clip(v * 4.0 + 1.0, 0.0, 1.0) * np.clip((1.0 - v) * max(height.max(), 1.0), 0.0, 1.0)
     # teeth along the arch: equal steps in arch angle, so narrower towards the corners (4.5 teeth a side)
     t = np.arcsin(s * 0.97) / (np.pi / 2) * 4.5
@@ -373,7 +372,7 @@ def _drawn_teeth(
     # the row fades into the dark corners of the mouth; of the lower row only the front teeth show
     fade = np.clip((0.85 - np.abs(s)) / 0.3, 0.0, 1.0)  # the corners of the mouth stay dark
     alpha *= fade if upper_row else 0.4 * fade * np.exp(-((s / 0.35) ** 2))
-    alpha *= (0.92 if upper_row else 0.85) * (inside > 0)
+    alpha *= 0.92 if upper_row else 0.85
     shade *= 1.0 if upper_row else 0.7
     # teeth in the mouth's shade take a little of the lips' warmth
     tint = 0.85 * face.teeth_colour + 0.15 * face.lip_colour
